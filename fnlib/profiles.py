@@ -1,0 +1,86 @@
+"""Profiles: one name selects a whole set of papermill parameters (SPEC §3).
+
+``smoke`` runs in CI on every test run, ``quick`` is the CPU default of the book, ``paper`` is the
+paper's scale (GPU). Notebook parameters left at ``None`` are filled from the profile, so
+``-p profile quick`` alone reproduces a profile's step and any ``-p name value`` overrides one value.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+PAPER_EPSILONS = (0.01, 0.015, 0.34)   # the ε values the paper quotes: every grid holds those in its range
+
+
+def _grid(values, extra=()) -> tuple[float, ...]:
+    return tuple(sorted({round(float(v), 6) for v in list(values) + list(extra)}))
+
+
+LINEAR = {
+    "cifar10": _grid(np.linspace(0, 0.05, 11)),                       # 0, 0.005, …, 0.05
+    "mnist": _grid(np.linspace(0, 0.4, 21), extra=(0.01, 0.015)),     # 0, 0.02, …, 0.4 (+0.01, 0.015)
+}
+LOG = _grid(np.logspace(-4, 0, 13), extra=(0.015,))                   # 1e-4 … 1, three per decade
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    datasets: tuple[str, ...]
+    archs: tuple[str, ...]
+    epochs: tuple[int, ...]                 # checkpoint epochs; the schedule runs to the last one
+    train_limit: int | None                 # None: the whole training split (official train minus val)
+    test_limit: int | None
+    val_limit: int | None
+    rank_limit: int | None = None           # test images for the kernel ranking (None: test_limit)
+    spaces: tuple[str, ...] = ("pixel", "normalized")
+    drop: str = "weights"
+    layer: str = "conv1"
+    filter_eps: float = 0.015               # ε at which σ_noise is searched (the paper filters at 0.015)
+    filter_mode: str = "hard"
+    n_sigma: int = 12
+    device: str = "auto"
+    seed: int = 0
+    batch_size: int = 512
+    eval_batch: int = 500
+    description: str = ""
+    linear: dict = field(default_factory=lambda: dict(LINEAR))
+    log: tuple[float, ...] = LOG
+
+    @property
+    def filter_epoch(self) -> int:
+        """The defence runs on the earliest checkpoint (the paper: 10 epochs)."""
+        return self.epochs[0]
+
+    def runs(self):
+        return [(d, a) for d in self.datasets for a in self.archs]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES = {
+    "smoke": Profile("smoke", ("mnist", "cifar10"), ("resnet18",), (1, 2), train_limit=2000, test_limit=500,
+                     val_limit=250, rank_limit=250, n_sigma=6, device="cpu",
+                     description="smoke profile on CPU: 2,000 training images, 2 epochs — a wiring check, "
+                                 "not a result"),
+    "quick": Profile("quick", ("mnist", "cifar10"), ("resnet18",), (1, 3, 5), train_limit=10000, test_limit=1000,
+                     val_limit=1000, n_sigma=10, device="cpu",
+                     description="quick profile on CPU: ResNet-18, 10,000 training images, 5 epochs — "
+                                 "not paper scale"),
+    "paper": Profile("paper", ("mnist", "cifar10"), ("resnet18", "resnet50", "resnet101"), (10, 50, 100),
+                     train_limit=None, test_limit=None, val_limit=None, device="cuda",
+                     description="paper profile on GPU: ResNet-18/50/101, full data sets, 10/50/100 epochs"),
+}
+
+
+def get(name: str, **overrides) -> Profile:
+    """The named profile, with any non-None overrides applied."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(overrides) - set(Profile.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown profile fields {sorted(unknown)}")
+    return replace(PROFILES[name], **overrides)

@@ -1,0 +1,92 @@
+"""Where every step writes (SPEC §4) and what it records with each result: seeds, versions, hardware.
+
+``results/<profile>/<dataset>/<arch>/`` holds the results files, ``checkpoints/<profile>/...`` the
+(git-ignored) weights. Both live under the project root, or under ``$FNLIB_WORKDIR`` when it is set
+(the test suite points it at a scratch folder so that re-executions never touch committed results).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def work_root() -> Path:
+    return Path(os.environ.get("FNLIB_WORKDIR") or PROJECT_ROOT)
+
+
+def run_dir(profile: str, dataset: str, arch: str) -> Path:
+    return work_root() / "results" / profile / dataset / arch
+
+
+def epoch_dir(profile: str, dataset: str, arch: str, epoch: int) -> Path:
+    return run_dir(profile, dataset, arch) / f"e{epoch}"
+
+
+def checkpoint_dir(profile: str, dataset: str, arch: str) -> Path:
+    return work_root() / "checkpoints" / profile / dataset / arch
+
+
+def checkpoint(profile: str, dataset: str, arch: str, epoch: int) -> Path:
+    return checkpoint_dir(profile, dataset, arch) / f"e{epoch}.pt"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(obj, path) -> Path:
+    path = Path(path)
+    _atomic_write(path, json.dumps(obj, indent=1, sort_keys=True, default=float) + "\n")
+    return path
+
+
+def read_json(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_csv(rows: list[dict], path, columns: list[str] | None = None) -> Path:
+    """Rows of dicts as CSV; floats with 6 significant decimals so that files diff cleanly."""
+    import io
+    path = Path(path)
+    columns = columns or list(rows[0])
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    _atomic_write(path, buf.getvalue())
+    return path
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                              text=True, timeout=5).stdout.strip() or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def provenance(seed: int, device) -> dict:
+    """Seed, library versions and hardware, stored next to every result."""
+    import numpy
+    import torch
+    import torchvision
+    dev = str(device)
+    info = {"seed": seed, "device": dev, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": numpy.__version__,
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_threads": torch.get_num_threads(), "git_commit": git_commit(),
+            "utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if dev.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
