@@ -3,7 +3,7 @@
 Sources, in the order they are tried:
 
 1. a prepared copy in the project's ``data/`` folder (git-ignored),
-2. the offline mirror ``../shared/data`` (copied into ``data/`` after its checksums are verified),
+2. the offline mirror ``../shared/data`` or ``$FNLIB_DATA_MIRROR`` (copied into ``data/`` after its checksums are verified),
 3. torchvision's own layout under ``data/`` (``MNIST/raw`` or ``cifar-10-batches-py``), downloaded
    with ``download=True`` when nothing else exists and the caller allows it.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -31,7 +32,7 @@ VAL_PER_CLASS = 500  # the hold-out: the last 500 training images of each class 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = PROJECT_ROOT / "data"
-MIRROR = PROJECT_ROOT.parent / "shared" / "data"
+MIRROR = Path(os.environ.get("FNLIB_DATA_MIRROR") or PROJECT_ROOT.parent / "shared" / "data")
 
 MNIST_MD5 = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",

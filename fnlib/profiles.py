@@ -62,11 +62,11 @@ class Profile:
 
 PROFILES = {
     "smoke": Profile("smoke", ("mnist", "cifar10"), ("resnet18",), (1, 2), train_limit=2000, test_limit=500,
-                     val_limit=250, rank_limit=250, n_sigma=6, device="cpu",
+                     val_limit=250, rank_limit=250, n_sigma=6, device="cpu", batch_size=128,
                      description="smoke profile on CPU: 2,000 training images, 2 epochs — a wiring check, "
                                  "not a result"),
     "quick": Profile("quick", ("mnist", "cifar10"), ("resnet18",), (1, 3, 5), train_limit=10000, test_limit=1000,
-                     val_limit=1000, n_sigma=10, device="cpu",
+                     val_limit=1000, n_sigma=10, device="cpu", batch_size=256,
                      description="quick profile on CPU: ResNet-18, 10,000 training images, 5 epochs — "
                                  "not paper scale"),
     "paper": Profile("paper", ("mnist", "cifar10"), ("resnet18", "resnet50", "resnet101"), (10, 50, 100),

@@ -90,3 +90,13 @@ def provenance(seed: int, device) -> dict:
     if dev.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
+
+
+def glue(name: str, value, display: bool = True):
+    """myst-nb's ``glue`` where it is installed (the book), a plain print elsewhere (e.g. a bare GPU machine)."""
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        print(f"{name} = {value}")
+        return
+    _glue(name, value, display=display)

@@ -61,12 +61,14 @@ def resident(x: torch.Tensor, device: torch.device) -> torch.Tensor:
         free, _ = torch.cuda.mem_get_info(device)
         if x.numel() * x.element_size() < free // 4:
             return x.to(device, non_blocking=True)
-        return x.pin_memory()
-    return x
+    return x  # too large: batches are pinned one at a time in _batch
 
 
 def _batch(x: torch.Tensor, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
-    xb = x[idx.to(x.device)].to(device, non_blocking=True).float().div_(255)
+    xb = x[idx.to(x.device)]
+    if device.type == "cuda" and xb.device.type == "cpu":
+        xb = xb.pin_memory()
+    xb = xb.to(device, non_blocking=True).float().div_(255)
     return xb.contiguous(memory_format=torch.channels_last)
 
 

@@ -1,0 +1,62 @@
+# Two commands matter (see README): `make book` and `make test`. Both create the environment if missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PROFILE ?= quick
+# profile the book renders: the paper profile when its results are committed, else the one just run
+BOOK_PROFILE ?= $(if $(wildcard results/paper/summary.json),paper,$(PROFILE))
+
+# hermetic Jupyter/IPython/matplotlib state: nothing is written to ~
+export IPYTHONDIR          := $(CURDIR)/.ipython
+export JUPYTER_CONFIG_DIR  := $(CURDIR)/.jupyter
+export JUPYTER_DATA_DIR    := $(CURDIR)/.jupyter/data
+export JUPYTER_RUNTIME_DIR := $(CURDIR)/.jupyter/runtime
+export JUPYTER_PLATFORM_DIRS := 1
+export MPLCONFIGDIR        := $(CURDIR)/.cache/matplotlib
+export MPLBACKEND          := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export OMP_NUM_THREADS     ?= 2
+
+.PHONY: env book pipeline html test unit nbval bench regen-smoke gpu-paper clean
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+## make book [PROFILE=smoke|quick|paper]: run the profile's notebooks (cached), then build the HTML book
+book: pipeline html
+
+pipeline: env
+	$(BIN)/python -m fnlib run --profile $(PROFILE)
+
+html: env
+	FNLIB_PROFILE=$(BOOK_PROFILE) $(BIN)/jupyter-book build . --builder html
+	@test -f _build/html/index.html && echo "book: $(CURDIR)/_build/html/index.html (profile $(BOOK_PROFILE))"
+
+## make test: unit tests + nbval regression of the committed smoke notebooks
+test: env
+	FNLIB_WORKDIR=$(CURDIR)/tests/_work $(BIN)/python -m pytest tests book/runs/smoke \
+		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q
+
+unit: env
+	$(BIN)/python -m pytest tests -q
+
+## regenerate the committed smoke notebooks (after a change that alters their printed numbers)
+regen-smoke: env
+	$(BIN)/python -m fnlib run --profile smoke
+
+bench: env
+	$(BIN)/python benchmarks/bench.py --quick
+
+## on a CUDA machine: the paper profile, then nbval over its notebooks (see .github/workflows/paper.yml)
+gpu-paper: env
+	$(BIN)/python -m fnlib run --profile paper
+	FNLIB_WORKDIR=$(CURDIR)/tests/_work $(BIN)/python -m pytest book/runs/paper --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q
+
+clean:
+	rm -rf _build tests/_work .ipython .jupyter .cache

@@ -1,0 +1,217 @@
+"""The five steps of the pipeline (SPEC §1), each reading its inputs and writing its results files (SPEC §4).
+
+Notebooks call exactly one of these after their ``parameters`` cell. Every argument left at ``None`` comes
+from the profile (:mod:`fnlib.profiles`). Arguments are checked, and missing inputs reported with the
+command that makes them, before any long work starts.
+"""
+from __future__ import annotations
+
+import time
+
+from . import profiles, results
+
+STEP_NOTEBOOKS = {"train": "01_train", "rank": "02_rank_kernels", "attack": "03_attack",
+                  "filter": "04_filter", "algorithm1": "05_algorithm1"}
+
+
+def floats(value) -> list[float] | None:
+    """Accept a list, a tuple, or a comma-separated string (as ``papermill -p`` passes it)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
+    return [float(v) for v in value]
+
+
+def ints(value) -> list[int] | None:
+    return None if value is None else [int(v) for v in floats(value)]
+
+
+def words(value) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v.strip() for v in value.replace("[", "").replace("]", "").replace("'", "").split(",")]
+    return [v for v in value if v]
+
+
+def command(step: str, profile: str, dataset: str, arch: str, epoch: int | None = None) -> str:
+    """The papermill command that runs ``step``; quoted in errors about missing inputs."""
+    cmd = (f"papermill notebooks/{STEP_NOTEBOOKS[step]}.ipynb out.ipynb -p profile {profile} "
+           f"-p dataset {dataset} -p arch {arch}")
+    return cmd + (f" -p epoch {epoch}" if epoch is not None else "")
+
+
+class Step:
+    """Checked settings of one step for one (profile, dataset, arch[, epoch])."""
+
+    def __init__(self, profile="quick", dataset="mnist", arch="resnet18", epoch=None, epsilons=None, **overrides):
+        from .attacks import check_space
+        from .data import DATASETS
+        from .defence import MODES
+        from .kernels import DROPS
+        from .models import ARCHS, LAYERS
+        from .attacks import check_epsilons
+        for key in ("epochs", "spaces"):
+            if isinstance(overrides.get(key), (str, list)):
+                overrides[key] = tuple(ints(overrides[key]) if key == "epochs" else words(overrides[key]))
+        self.p = profiles.get(profile, **overrides)
+        self.epsilons = check_epsilons(floats(epsilons)) if epsilons is not None else None
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
+        if arch not in ARCHS:
+            raise ValueError(f"unknown arch {arch!r}; allowed: {', '.join(ARCHS)}")
+        for name, value, allowed in (("drop", self.p.drop, DROPS), ("layer", self.p.layer, LAYERS),
+                                     ("filter_mode", self.p.filter_mode, MODES)):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
+        for space in self.p.spaces:
+            check_space(space)
+        if any(int(e) < 1 for e in self.p.epochs):
+            raise ValueError(f"epochs must be ≥ 1, got {self.p.epochs}")
+        self.profile, self.dataset, self.arch = profile, dataset, arch
+        self.epoch = int(epoch) if epoch is not None else self.p.epochs[0]
+        if self.epoch < 1:
+            raise ValueError(f"epoch must be ≥ 1, got {self.epoch}")
+        self.dir = results.run_dir(profile, dataset, arch)
+        self.edir = results.epoch_dir(profile, dataset, arch, self.epoch)
+
+    # inputs -------------------------------------------------------------------------------------------------
+    def require(self, path, step: str, epoch=None):
+        if not path.exists():
+            raise FileNotFoundError(f"missing input {path}. Make it first with:\n  "
+                                    + command(step, self.profile, self.dataset, self.arch, epoch)
+                                    + f"\nor run the whole profile: python -m fnlib run --profile {self.profile}")
+        return path
+
+    def device(self):
+        from .train import resolve_device
+        return resolve_device(self.p.device)
+
+    def load(self, split):
+        from .data import load
+        limit = {"train": self.p.train_limit, "val": self.p.val_limit, "test": self.p.test_limit}[split]
+        return load(self.dataset, split, limit=limit)
+
+    def model(self):
+        from .models import load_checkpoint
+        path = self.require(results.checkpoint(self.profile, self.dataset, self.arch, self.epoch), "train")
+        return load_checkpoint(path, self.arch, self.dataset).to(self.device())
+
+    def ranking(self) -> dict:
+        return results.read_json(self.require(self.edir / "meta.json", "rank", self.epoch))
+
+    def linear(self):
+        """The linear ε grid of this data set (or the ``epsilons`` override)."""
+        return self.epsilons or list(self.p.linear[self.dataset])
+
+    def log(self):
+        """The logarithmic ε grid of Algorithm 1 (or the ``epsilons`` override)."""
+        return self.epsilons or list(self.p.log)
+
+    def provenance(self, **params):
+        return dict(params=params, profile=self.p.as_dict(), provenance=results.provenance(self.p.seed, self.device()))
+
+
+def train(progress=True, **kw):
+    """Step 1: train with checkpoints at the profile's epochs; writes ``train.csv`` and ``train.json``."""
+    import torch
+
+    from . import models
+    from .train import Recipe, fit, seed_everything
+    s = Step(**kw)
+    device = s.device()
+    x, y = s.load("train")
+    xt, yt = s.load("test")
+    recipe = Recipe(epochs=max(s.p.epochs), batch_size=s.p.batch_size, seed=s.p.seed)
+    seed_everything(s.p.seed)
+    model = models.build(s.arch, s.dataset)
+    t0 = time.perf_counter()
+    history = fit(model, x, y, xt, yt, checkpoints=s.p.epochs, recipe=recipe, device=device, progress=progress,
+                  ckpt_dir=results.checkpoint_dir(s.profile, s.dataset, s.arch),
+                  meta={"arch": s.arch, "dataset": s.dataset, "profile": s.profile})
+    results.write_csv(history, s.dir / "train.csv", ["epoch", "train_loss", "train_acc", "test_acc", "seconds"])
+    info = s.provenance(epochs=list(s.p.epochs), n_train=len(y), n_test=len(yt), recipe=recipe.__dict__)
+    if device.type == "cuda":
+        info["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    info["seconds"] = time.perf_counter() - t0
+    results.write_json(info, s.dir / "train.json")
+    return history
+
+
+def rank(progress=True, **kw):
+    """Step 2 (Sec 3.3): drop each conv1 kernel; writes ``e<E>/kernel_drop.csv`` and ``e<E>/meta.json``."""
+    from .data import load
+    from .kernels import rank as rank_kernels
+    s = Step(**kw)
+    model = s.model()
+    x, y = load(s.dataset, "test", limit=s.p.rank_limit or s.p.test_limit)
+    r = rank_kernels(model, x, y, drop=s.p.drop, batch_size=s.p.eval_batch, progress=progress)
+    fragile = set(r.fragile)
+    results.write_csv([{"kernel": k, "accuracy": a, "fragile": k in fragile} for k, a in enumerate(r.accuracies)],
+                      s.edir / "kernel_drop.csv")
+    results.write_json(dict(s.provenance(epoch=s.epoch, n_images=len(y)), base_accuracy=r.base_accuracy,
+                            mean=r.mean, drop=r.drop, fragile=r.fragile, null=r.null,
+                            fraction_fragile=len(r.fragile) / len(r.accuracies)), s.edir / "meta.json")
+    return r
+
+
+def attack(progress=True, **kw):
+    """Step 3 (eq 1, Fig 2 left): FGSM accuracy over the linear ε grid in every space; ``e<E>/attack.csv``."""
+    from .attacks import accuracy_under_attack
+    s = Step(**kw)
+    model = s.model()
+    x, y = s.load("test")
+    rows = []
+    for space in s.p.spaces:
+        rows += accuracy_under_attack(model, x, y, s.linear(), space, s.p.eval_batch, progress)
+    results.write_csv(rows, s.edir / "attack.csv", ["space", "epsilon", "accuracy"])
+    results.write_json(s.provenance(epoch=s.epoch, n_images=len(y), epsilons=s.linear()), s.edir / "attack.json")
+    return rows
+
+
+def algorithm1(progress=True, **kw):
+    """Step 5 (Algorithm 1, Fig 2 right): % of test images attacking S over the log ε grid; ``targeting.csv``."""
+    from .targeting import algorithm1 as run
+    s = Step(**kw)
+    meta = s.ranking()
+    model = s.model()
+    x, y = s.load("test")
+    rows = []
+    for space in s.p.spaces:
+        rows += run(model, x, y, meta["fragile"], meta["null"], s.log(), s.p.layer, space,
+                    s.p.eval_batch, progress)
+    results.write_csv(rows, s.edir / "targeting.csv", ["space", "epsilon", "n", "fragile_count", "percent", "layer"])
+    results.write_json(s.provenance(epoch=s.epoch, n_images=len(y), epsilons=s.log(), layer=s.p.layer),
+                       s.edir / "targeting.json")
+    return rows
+
+
+def defence(progress=True, **kw):
+    """Step 4 (eqs 2-9, Fig 3): search σ_noise on val, filter conv1, compare original and filtered on test."""
+    from .attacks import accuracy_under_attack
+    from .defence import filter_layer, search_sigma
+    from .targeting import algorithm1 as run
+    from .train import accuracy
+    s = Step(**kw)
+    meta = s.ranking()
+    model = s.model()
+    xv, yv = s.load("val")
+    x, y = s.load("test")
+    space = s.p.spaces[0]
+    sigma, grid = search_sigma(model, meta["fragile"], meta["null"], xv, yv, s.p.filter_eps, space,
+                               s.p.filter_mode, n=s.p.n_sigma, progress=progress)
+    filtered = filter_layer(model, meta["fragile"], meta["null"], sigma, s.p.filter_mode)
+    epsilons = sorted(set(s.log()) | {0.0})   # Fig 3's axis; ε = 0 gives clean accuracy
+    rows = []
+    for name, m in (("original", model), ("filtered", filtered)):
+        acc = accuracy_under_attack(m, x, y, epsilons, space, s.p.eval_batch, progress)
+        tgt = run(m, x, y, meta["fragile"], meta["null"], epsilons, s.p.layer, space, s.p.eval_batch, progress)
+        rows += [{"model": name, "epsilon": a["epsilon"], "accuracy": a["accuracy"],
+                  "targeting_percent": t["percent"]} for a, t in zip(acc, tgt)]
+    results.write_csv(rows, s.edir / "defence.csv", ["model", "epsilon", "accuracy", "targeting_percent"])
+    report = dict(filtered.filter_report, search_eps=s.p.filter_eps, space=space, grid=grid,
+                  clean_original=accuracy(model, x, y), clean_filtered=accuracy(filtered, x, y),
+                  n_val=len(yv), n_test=len(y))
+    results.write_json(dict(s.provenance(epoch=s.epoch), **report), s.edir / "defence.json")
+    return report, rows
