@@ -40,9 +40,10 @@ def gradient_sign(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """sign(∇ₓ L) for one batch of [0, 1] images, model in eval mode (summed loss: no underflow)."""
     was = model.training
     model.eval()
-    x = x.detach().clone().requires_grad_(True)
-    loss = F.cross_entropy(model(x), y, reduction="sum")
-    (grad,) = torch.autograd.grad(loss, x)
+    with torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        loss = F.cross_entropy(model(x), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
     model.train(was)
     return grad.sign()
 

@@ -86,7 +86,7 @@ def _read_idx(path: Path) -> np.ndarray:
         raw = f.read()
     ndim = raw[3]
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
 
 
 def _decode_mnist(root: Path, mirror: Path | None, download: bool):

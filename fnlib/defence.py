@@ -85,7 +85,12 @@ def filter_layer(model, fragile, null, sigma: float, mode: str = "hard"):
 
 def sigma_grid(weight: torch.Tensor, null, n: int = 12) -> list[float]:
     """σ_noise values whose τ run geometrically from the smallest to the largest singular value of K_{S'}."""
-    k_null = weight.detach().double()[sorted(null)].flatten(1)
+    null = sorted(int(k) for k in null)
+    if not null:
+        raise ValueError("S' (null) must be non-empty; rank the kernels first (fnlib.kernels.rank)")
+    if not all(0 <= k < weight.shape[0] for k in null):
+        raise ValueError(f"kernel indices must lie in 0..{weight.shape[0] - 1}")
+    k_null = weight.detach().double()[null].flatten(1)
     s = torch.linalg.svdvals(k_null)
     lo, hi = max(s.min().item(), 1e-12), s.max().item()
     scale = threshold(k_null.shape, 1.0)
@@ -102,6 +107,7 @@ def search_sigma(model, fragile, null, x_val, y_val, eps: float = 0.015, space: 
     Returns (best σ, rows) with one row per candidate: sigma, tau, removed, alpha, val_accuracy.
     Ties go to the smaller σ (the gentler filter).
     """
+    fragile, null = check_sets(fragile, null, model.conv1.out_channels)
     sigmas = sigma_grid(model.conv1.weight, null, n) if sigmas is None else [float(s) for s in sigmas]
     if not sigmas:
         raise ValueError("the σ_noise grid is empty")

@@ -22,6 +22,10 @@ LINEAR = {
     "mnist": _grid(np.linspace(0, 0.4, 21), extra=(0.01, 0.015)),     # 0, 0.02, …, 0.4 (+0.01, 0.015)
 }
 LOG = _grid(np.logspace(-4, 0, 13), extra=(0.015,))                   # 1e-4 … 1, three per decade
+# the smoke profile checks wiring, not curves: coarse grids that still hold the paper's ε values
+COARSE_LINEAR = {"cifar10": _grid(np.linspace(0, 0.05, 6), extra=(0.015,)),
+                 "mnist": _grid(np.linspace(0, 0.4, 5), extra=(0.01, 0.015, 0.34))}
+COARSE_LOG = _grid(np.logspace(-4, 0, 5), extra=(0.015,))
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,9 @@ class Profile:
 
 
 PROFILES = {
-    "smoke": Profile("smoke", ("mnist", "cifar10"), ("resnet18",), (1, 2), train_limit=2000, test_limit=500,
-                     val_limit=250, rank_limit=250, n_sigma=6, device="cpu", batch_size=128,
+    "smoke": Profile("smoke", ("mnist", "cifar10"), ("resnet18",), (1, 2), train_limit=2000, test_limit=250,
+                     val_limit=200, rank_limit=200, n_sigma=4, device="cpu", batch_size=128,
+                     linear=COARSE_LINEAR, log=COARSE_LOG,
                      description="smoke profile on CPU: 2,000 training images, 2 epochs — a wiring check, "
                                  "not a result"),
     "quick": Profile("quick", ("mnist", "cifar10"), ("resnet18",), (1, 3, 5), train_limit=10000, test_limit=1000,
