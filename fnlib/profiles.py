@@ -47,6 +47,7 @@ class Profile:
     device: str = "auto"
     seed: int = 0
     batch_size: int = 512
+    lr: float = 0.1                         # peak of the one-cycle schedule
     eval_batch: int = 500
     description: str = ""
     linear: dict = field(default_factory=lambda: dict(LINEAR))
@@ -66,12 +67,12 @@ class Profile:
 
 PROFILES = {
     "smoke": Profile("smoke", ("mnist", "cifar10"), ("resnet18",), (1, 2), train_limit=2000, test_limit=250,
-                     val_limit=200, rank_limit=200, n_sigma=4, device="cpu", batch_size=128,
+                     val_limit=200, rank_limit=200, n_sigma=4, device="cpu", batch_size=128, lr=0.02,
                      linear=COARSE_LINEAR, log=COARSE_LOG,
                      description="smoke profile on CPU: 2,000 training images, 2 epochs — a wiring check, "
                                  "not a result"),
     "quick": Profile("quick", ("mnist", "cifar10"), ("resnet18",), (1, 3, 5), train_limit=10000, test_limit=1000,
-                     val_limit=1000, n_sigma=10, device="cpu", batch_size=256,
+                     val_limit=1000, n_sigma=10, device="cpu", batch_size=256, lr=0.05,
                      description="quick profile on CPU: ResNet-18, 10,000 training images, 5 epochs — "
                                  "not paper scale"),
     "paper": Profile("paper", ("mnist", "cifar10"), ("resnet18", "resnet50", "resnet101"), (10, 50, 100),

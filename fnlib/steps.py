@@ -101,6 +101,14 @@ class Step:
     def ranking(self) -> dict:
         return results.read_json(self.require(self.edir / "meta.json", "rank", self.epoch))
 
+    def degenerate(self, meta: dict) -> bool:
+        """True (with a message) when every kernel drop gave the same accuracy, so S or S' is empty."""
+        if meta["fragile"] and meta["null"]:
+            return False
+        print(f"S or S' is empty at epoch {self.epoch}: all 64 drop accuracies equal {meta['mean']:.2f} % "
+              "(a model that predicts one class). Algorithm 1 and the filter are undefined; NaN is recorded.")
+        return True
+
     def linear(self):
         """The linear ε grid of this data set (or the ``epsilons`` override)."""
         return self.epsilons or list(self.p.linear[self.dataset])
@@ -123,7 +131,7 @@ def train(progress=True, **kw):
     device = s.device()
     x, y = s.load("train")
     xt, yt = s.load("test")
-    recipe = Recipe(epochs=max(s.p.epochs), batch_size=s.p.batch_size, seed=s.p.seed)
+    recipe = Recipe(epochs=max(s.p.epochs), batch_size=s.p.batch_size, lr=s.p.lr, seed=s.p.seed)
     seed_everything(s.p.seed)
     model = models.build(s.arch, s.dataset)
     t0 = time.perf_counter()
@@ -178,7 +186,10 @@ def algorithm1(progress=True, **kw):
     model = s.model()
     x, y = s.load("test")
     rows = []
-    for space in s.p.spaces:
+    if s.degenerate(meta):
+        rows = [{"space": sp, "epsilon": e, "n": len(y), "fragile_count": 0, "percent": float("nan"),
+                 "layer": s.p.layer} for sp in s.p.spaces for e in s.log()]
+    for space in [] if rows else s.p.spaces:
         rows += run(model, x, y, meta["fragile"], meta["null"], s.log(), s.p.layer, space,
                     s.p.eval_batch, progress)
     results.write_csv(rows, s.edir / "targeting.csv", ["space", "epsilon", "n", "fragile_count", "percent", "layer"])
@@ -199,6 +210,9 @@ def defence(progress=True, **kw):
     xv, yv = s.load("val")
     x, y = s.load("test")
     space = s.p.spaces[0]
+    if s.degenerate(meta):
+        raise ValueError(f"the filter needs non-empty S and S'; epoch {s.epoch} of {s.dataset}/{s.arch} has not "
+                         "learned enough to rank its kernels — train longer (-p epochs) or use a later epoch")
     sigma, grid = search_sigma(model, meta["fragile"], meta["null"], xv, yv, s.p.filter_eps, space,
                                s.p.filter_mode, n=s.p.n_sigma, progress=progress)
     filtered = filter_layer(model, meta["fragile"], meta["null"], sigma, s.p.filter_mode)
