@@ -1,0 +1,203 @@
+"""Shared by the book's chapter pages (not part of fnlib, no torch).
+
+Which profile the book shows, that profile's ``summary.json``, the banner that names the profile on every
+page, and glue helpers that always glue a value (``n/a`` when a result is missing) so that no
+``{glue:text}`` reference in the prose is ever left dangling.
+
+The profile is ``$FNLIB_PROFILE`` when set, else ``paper`` when ``results/paper/summary.json`` exists,
+else ``quick``. Every page reads only results files (SPEC §4), never models.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from IPython import get_ipython
+from IPython.display import Markdown, display
+from matplotlib.figure import Figure
+from myst_nb import glue as _glue
+
+from fnlib import plots, profiles, results
+from fnlib import summary as fsummary
+
+# figures: the fig* functions return matplotlib Figures; make the kernel render them as PNG
+_ip = get_ipython()
+if _ip is not None:
+    _ip.run_line_magic("matplotlib", "inline")
+    _ip.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
+matplotlib.rcParams["figure.dpi"] = 110
+
+NA = "n/a"
+ROOT = results.work_root()
+RESULTS = ROOT / "results"
+DATASETS = ("mnist", "cifar10")
+DNAME = plots.DATASET_NAMES
+ANAME = plots.ARCH_NAMES
+
+
+def choose_profile() -> str:
+    env = os.environ.get("FNLIB_PROFILE", "").strip()
+    if env:
+        return env
+    return "paper" if (RESULTS / "paper" / "summary.json").is_file() else "quick"
+
+
+PROFILE = choose_profile()
+PROFILE_DIR = RESULTS / PROFILE
+SUMMARY_PATH = PROFILE_DIR / "summary.json"
+SUMMARY: dict | None = json.loads(SUMMARY_PATH.read_text()) if SUMMARY_PATH.is_file() else None
+try:
+    PROFILE_SPEC: profiles.Profile | None = profiles.get(PROFILE)
+except ValueError:
+    PROFILE_SPEC = None
+
+if SUMMARY is not None:
+    REF_ARCH = SUMMARY["reference_arch"]
+    REF_EPOCHS = {int(k): int(v) for k, v in SUMMARY["reference_epochs"].items()}
+elif PROFILE_SPEC is not None:
+    REF_ARCH, REF_EPOCHS = fsummary.reference(PROFILE_SPEC)
+else:
+    REF_ARCH, REF_EPOCHS = "resnet50", {10: 10, 50: 50, 100: 100}
+PAPER = fsummary.paper_values()
+
+
+def has_results() -> bool:
+    return SUMMARY is not None
+
+
+def run_dir(dataset: str, arch: str | None = None) -> Path:
+    return PROFILE_DIR / dataset / (arch or REF_ARCH)
+
+
+def epoch_dir(dataset: str, epoch: int, arch: str | None = None) -> Path:
+    return run_dir(dataset, arch) / f"e{epoch}"
+
+
+def model_name(dataset: str, epoch=None, arch: str | None = None) -> str:
+    s = f"{DNAME.get(dataset, dataset)} {ANAME.get(arch or REF_ARCH, arch or REF_ARCH)}"
+    return s + (f" @{epoch}" if epoch is not None else "")
+
+
+# ------------------------------------------------------------------------------------------------ banner
+def banner() -> None:
+    """A MyST admonition naming the profile that produced the numbers of the page."""
+    if SUMMARY is not None:
+        desc = SUMMARY.get("description") or PROFILE
+        ref = (f"The paper's ResNet-50 at 10 / 50 / 100 epochs is stood in for by "
+               f"**{ANAME.get(REF_ARCH, REF_ARCH)} at epochs {REF_EPOCHS[10]} / {REF_EPOCHS[50]} / "
+               f"{REF_EPOCHS[100]}**.")
+        kind, title = ("note", f"Profile: {PROFILE}") if PROFILE == "paper" else \
+            ("warning", f"Profile: {PROFILE} — not paper scale")
+        body = (f"The results on this page — numbers, tables, figures — come from `results/{PROFILE}/`: {desc}. {ref} "
+                f"Another profile: `FNLIB_PROFILE=<name>` when building (see {{doc}}`/book/rerun`).")
+    else:
+        desc = PROFILE_SPEC.description if PROFILE_SPEC is not None else "an unknown profile"
+        kind, title = "error", f"Profile: {PROFILE} — no results yet"
+        body = (f"`results/{PROFILE}/summary.json` does not exist, so this page shows no numbers "
+                f"(they read `n/a`). The profile is: {desc}. Produce it with "
+                f"`python -m fnlib run --profile {PROFILE}` (or `make book PROFILE={PROFILE}`), "
+                f"then build the book again; see {{doc}}`/book/rerun`.")
+    display(Markdown(f":::{{admonition}} {title}\n:class: {kind}\n{body}\n:::"))
+
+
+# -------------------------------------------------------------------------------------------------- glue
+def _missing(value) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(isinstance(value, (float, np.floating)) and math.isnan(value))
+    except TypeError:
+        return False
+
+
+def fmt(value, spec: str = ".2f") -> str:
+    """A number as text (``n/a`` when missing); strings pass through."""
+    if _missing(value):
+        return NA
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt(v, spec) for v in value) if value else NA
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)) and spec.endswith("d"):
+        return format(int(value), spec)
+    return format(float(value), spec)
+
+
+def glue(name: str, value, spec: str = ".2f") -> str:
+    """Glue a formatted, plain-Python string (never a numpy repr) for ``{glue:text}`` in the prose."""
+    text = fmt(value, spec)
+    _glue(name, text, display=False)
+    return text
+
+
+def glue_fig(name: str, make, *args, **kw) -> None:
+    """Glue the Figure that ``make(*args, **kw)`` draws, or a placeholder saying why there is none
+    (returns nothing, so that a cell ending with it does not display the figure a second time)."""
+    try:
+        fig = make(*args, **kw)
+    except (FileNotFoundError, KeyError, ValueError, IndexError) as exc:
+        fig = placeholder(f"no results for this figure in profile '{PROFILE}'\n({type(exc).__name__}: "
+                          f"{str(exc)[:90]})")
+    _glue(name, fig, display=False)
+
+
+def placeholder(text: str) -> Figure:
+    fig = Figure(figsize=(7, 1.6))
+    ax = fig.add_subplot()   # an (invisible) axes: IPython does not render a figure without one
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", color="0.35", transform=ax.transAxes)
+    return fig
+
+
+def paper(key: str):
+    return PAPER[key]["value"]
+
+
+def number(key: str):
+    """A flat number from ``summary.json["numbers"]`` (None when absent)."""
+    return (SUMMARY or {}).get("numbers", {}).get(key)
+
+
+def row(key: str) -> dict:
+    """A row of the claims table by id (an empty row when absent)."""
+    for r in (SUMMARY or {}).get("rows", []):
+        if r["id"] == key:
+            return r
+    return {"id": key, "verdict": NA, "note": "", "model": NA, "ours": None, "paper": None}
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def read_csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if Path(path).is_file() else None
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+
+
+def at(df: pd.DataFrame | None, epsilon: float, column: str, **where):
+    """The value of ``column`` at ``epsilon`` (rows filtered by ``where``), None when absent."""
+    if df is None:
+        return None
+    for k, v in where.items():
+        if k in df:
+            df = df[df[k] == v]
+    hit = df[(df["epsilon"] - epsilon).abs() < 1e-9]
+    return float(hit[column].iloc[0]) if len(hit) else None
+
+
+def epochs() -> list[int]:
+    if PROFILE_SPEC is not None:
+        return list(PROFILE_SPEC.epochs)
+    return sorted({e for d in DATASETS for e in plots.epochs_in(run_dir(d))})
+
+
+def no_results_note(what: str) -> None:
+    display(Markdown(f":::{{note}}\nNo {what} in `results/{PROFILE}/` yet.\n:::"))
