@@ -50,6 +50,7 @@ regen-smoke: env
 	$(BIN)/python -m fnlib run --profile smoke
 
 bench: env
+	$(BIN)/python -m pip install -q --no-deps -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/bench.py --quick
 
 ## on a CUDA machine: the paper profile, then nbval over its notebooks (see .github/workflows/paper.yml)

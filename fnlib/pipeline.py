@@ -114,10 +114,23 @@ def execute(t: Task, log=print) -> float:
     papermill.execute_notebook(str(t.notebook), str(t.output), parameters=t.parameters, kernel_name="python3",
                                cwd=str(ROOT), progress_bar=False, log_output=False)
     seconds = time.perf_counter() - t0
+    retitle(t.output, t)
     ledger = _ledger(t)
     ledger[t.name] = {"key": t.key, "seconds": round(seconds, 1)}
     results.write_json(ledger, ledger_path(t))
     return seconds
+
+
+def retitle(path: Path, t: Task) -> None:
+    """Name the run in the executed notebook's title, so the book's appendix tells the epochs apart."""
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    tag = f" ({t.profile}: {t.dataset}/{t.arch}" + (f", epoch {t.epoch})" if t.epoch is not None else ")")
+    if first is not None and first.source.startswith("# ") and tag not in first.source:
+        head, _, rest = first.source.partition("\n")
+        first.source = head + tag + ("\n" + rest if rest else "")
+        nbformat.write(nb, str(path))
 
 
 def run(profile: str, force: bool = False, only: str | None = None, dry_run: bool = False, log=print) -> dict:
