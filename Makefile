@@ -34,7 +34,7 @@ pipeline: env
 	$(BIN)/python -m fnlib run --profile $(PROFILE)
 
 html: env
-	FNLIB_PROFILE=$(BOOK_PROFILE) $(BIN)/jupyter-book build . --builder html
+	FNLIB_PROFILE=$(BOOK_PROFILE) $(BIN)/jupyter-book build . --builder html --all
 	@test -f _build/html/index.html && echo "book: $(CURDIR)/_build/html/index.html (profile $(BOOK_PROFILE))"
 
 ## make test: unit tests + nbval regression of the committed smoke notebooks
