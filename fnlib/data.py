@@ -101,7 +101,7 @@ def _decode_mnist(root: Path, mirror: Path | None, download: bool):
         x = _read_idx(files[f"{prefix}-images-idx3-ubyte.gz"])[:, None]
         y = _read_idx(files[f"{prefix}-labels-idx1-ubyte.gz"])
         out[split] = (x, y, np.ones(len(y), dtype=bool))
-    return out, "".join(MNIST_MD5.values())
+    return out
 
 
 def _decode_cifar(root: Path, mirror: Path | None, download: bool):
@@ -115,14 +115,14 @@ def _decode_cifar(root: Path, mirror: Path | None, download: bool):
             ds = torchvision.datasets.CIFAR10(str(root), train=split == "train", download=download)
             out[split] = (ds.data.transpose(0, 3, 1, 2), np.asarray(ds.targets, dtype=np.uint8),
                           np.ones(len(ds.targets), dtype=bool))
-        return out, "torchvision-cifar-10-batches-py"
+        return out
     out = {}
     for split in ("train", "test"):
         name = f"cifar10-{split}.npz"
         path = _fetch(name, "cifar10", "sha256", CIFAR_SHA256[name], root, mirror)
         with np.load(path) as z:
             out[split] = (z["x"].transpose(0, 3, 1, 2), z["y"], z["lossless"])
-    return out, "".join(CIFAR_SHA256.values())
+    return out
 
 
 def _full(dataset: str, root: Path, mirror: Path | None, download: bool) -> dict:
@@ -135,7 +135,7 @@ def _full(dataset: str, root: Path, mirror: Path | None, download: bool) -> dict
         except Exception:  # a cache cut short by an interruption: rebuild it
             cache.unlink()
     decode = _decode_mnist if dataset == "mnist" else _decode_cifar
-    arrays, _ = decode(root, mirror, download)
+    arrays = decode(root, mirror, download)
     full = {split: {"x": torch.from_numpy(np.ascontiguousarray(x)),
                     "y": torch.from_numpy(y.astype(np.int64)),
                     "lossless": torch.from_numpy(np.asarray(l, dtype=bool))}
@@ -160,6 +160,18 @@ def balanced_subset(y: torch.Tensor, limit: int) -> torch.Tensor:
     return torch.cat(idx).sort().values
 
 
+def _split(full: dict, split: str):
+    """(x, y, lossless) of one split: test as published; train and val partition the official train set."""
+    part = full["test" if split == "test" else "train"]
+    x, y, lossless = part["x"], part["y"], part["lossless"]
+    if split == "test":
+        return x, y, lossless
+    held = torch.zeros(len(y), dtype=torch.bool)
+    held[val_indices(y)] = True
+    keep = held if split == "val" else ~held
+    return x[keep], y[keep], lossless[keep]
+
+
 def load(dataset: str, split: str, root=None, limit: int | None = None, download: bool = False,
          lossless_only: bool = False, mirror=None):
     """Return ``(x, y)``: uint8 images (N, C, H, W) in [0, 255] and int64 labels.
@@ -175,14 +187,7 @@ def load(dataset: str, split: str, root=None, limit: int | None = None, download
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
     root = Path(root) if root is not None else DEFAULT_ROOT
     mirror = Path(mirror) if mirror is not None else (MIRROR if MIRROR.is_dir() else None)
-    full = _full(dataset, root, mirror, download)
-    part = full["test" if split == "test" else "train"]
-    x, y, lossless = part["x"], part["y"], part["lossless"]
-    if split != "test":
-        held = torch.zeros(len(y), dtype=torch.bool)
-        held[val_indices(y)] = True
-        keep = held if split == "val" else ~held
-        x, y, lossless = x[keep], y[keep], lossless[keep]
+    x, y, lossless = _split(_full(dataset, root, mirror, download), split)
     if lossless_only:
         x, y = x[lossless], y[lossless]
     if limit is not None:
@@ -194,13 +199,7 @@ def load(dataset: str, split: str, root=None, limit: int | None = None, download
 def lossless_mask(dataset: str, split: str, root=None) -> torch.Tensor:
     """Which images of a split are pixel-exact originals (all of MNIST; all but 109 of CIFAR-10)."""
     root = Path(root) if root is not None else DEFAULT_ROOT
-    full = _full(dataset, root, MIRROR if MIRROR.is_dir() else None, False)
-    part = full["test" if split == "test" else "train"]
-    if split == "test":
-        return part["lossless"]
-    held = torch.zeros(len(part["y"]), dtype=torch.bool)
-    held[val_indices(part["y"])] = True
-    return part["lossless"][held if split == "val" else ~held]
+    return _split(_full(dataset, root, MIRROR if MIRROR.is_dir() else None, False), split)[2]
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:

@@ -106,7 +106,7 @@ def is_current(t: Task) -> bool:
         and t.output.exists()
 
 
-def execute(t: Task, log=print) -> float:
+def execute(t: Task) -> float:
     """Run one notebook with papermill; record its key in the ledger when it succeeds."""
     import papermill
     t.output.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +162,7 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
         if dry_run:
             log(f"would run {t.dataset}/{t.arch} {t.name}")
             continue
-        timings[f"{t.dataset}/{t.arch}/{t.name}"] = execute(t, log)
+        timings[f"{t.dataset}/{t.arch}/{t.name}"] = execute(t)
     if not dry_run and not only:
         from .summary import build
         build(profile)
