@@ -106,9 +106,25 @@ def is_current(t: Task) -> bool:
         and t.output.exists()
 
 
+def discard_stale_checkpoints(t: Task) -> bool:
+    """Before a train task whose recorded key differs (code or parameters changed), delete its checkpoints.
+
+    fit() resumes from ``last.pt``, which is right after an interruption (no key recorded yet) but would
+    silently keep weights made by other code or parameters. Returns True when checkpoints were removed.
+    """
+    import shutil
+    recorded = _ledger(t).get(t.name, {}).get("key")
+    folder = results.checkpoint_dir(t.profile, t.dataset, t.arch)
+    if t.step != "train" or recorded in (None, t.key) or not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True
+
+
 def execute(t: Task) -> float:
     """Run one notebook with papermill; record its key in the ledger when it succeeds."""
     import papermill
+    discard_stale_checkpoints(t)
     t.output.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     papermill.execute_notebook(str(t.notebook), str(t.output), parameters=t.parameters, kernel_name="python3",

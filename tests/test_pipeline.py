@@ -74,3 +74,22 @@ def test_summary_of_committed_smoke_results(tmp_path):
     attack = (tmp_path / "smoke/mnist/resnet18/e2/attack.csv").read_text().splitlines()
     assert any(line.startswith(f"pixel,0,{clean['ours']:g}") for line in attack)
     assert out["reference_arch"] == "resnet18" and out["reference_epochs"]["100"] == 2
+
+
+def test_stale_train_checkpoints_are_discarded_but_interrupted_ones_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    from fnlib import results
+    t = next(t for t in pipeline.plan("smoke") if t.step == "train")
+    folder = results.checkpoint_dir(t.profile, t.dataset, t.arch)
+    folder.mkdir(parents=True)
+    (folder / "last.pt").write_text("x")
+    assert not pipeline.discard_stale_checkpoints(t)          # no key recorded: an interrupted run resumes
+    assert (folder / "last.pt").exists()
+    pipeline.ledger_path(t).parent.mkdir(parents=True, exist_ok=True)
+    pipeline.ledger_path(t).write_text(json.dumps({t.name: {"key": t.key}}))
+    assert not pipeline.discard_stale_checkpoints(t)          # same key: nothing to discard
+    pipeline.ledger_path(t).write_text(json.dumps({t.name: {"key": "made by other code"}}))
+    assert pipeline.discard_stale_checkpoints(t)
+    assert not folder.exists()
+    rank = next(t for t in pipeline.plan("smoke") if t.step == "rank")
+    assert not pipeline.discard_stale_checkpoints(rank)
