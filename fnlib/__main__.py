@@ -1,30 +1,75 @@
-"""Command line: ``python -m fnlib run --profile quick`` runs a profile; ``summary`` rebuilds summary.json."""
+"""Command line of fnlib: run a profile's notebooks, list the profiles, rebuild a summary."""
 import argparse
+import os
 import sys
+
+EPILOG = """\
+environment variables:
+  FNLIB_WORKDIR       write results, checkpoints and executed notebooks under this folder instead of the
+                      project (same as --workdir); the committed files are then never touched
+  FNLIB_DATA_MIRROR   the offline data mirror (default: ../shared/data beside the project)
+  FNLIB_PROFILE       the profile the book renders (make html / jupyter-book build)
+  OMP_NUM_THREADS     CPU threads (the Makefile sets 2); results depend on it in the last digits
+  ONEDNN_MAX_CPU_ISA  cap oneDNN's instruction set, e.g. AVX2 (also turns bf16 training off)
+
+where outputs go (under the work root: the project, or --workdir):
+  results/<profile>/<dataset>/<arch>/...        results files (SPEC §4) and summary.json
+  checkpoints/<profile>/<dataset>/<arch>/<id>/  weights (git-ignored), <id> names everything that made them
+  book/runs/<profile>/<dataset>-<arch>/         executed notebooks (the book's appendix)
+
+examples:
+  python -m fnlib run --profile quick
+  python -m fnlib run --profile paper --device cpu --only cifar10/resnet50
+  python -m fnlib run --profile smoke --set filter_mode=clamp --step filter --workdir /tmp/try
+  python -m fnlib profiles
+"""
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m fnlib", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m fnlib", description=__doc__, epilog=EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="execute the notebooks of a profile with papermill (skipping up-to-date steps)")
+    r = sub.add_parser("run", help="execute a profile's notebooks with papermill (skipping up-to-date steps)",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--profile", default="quick", help="smoke | quick | paper (default quick)")
-    r.add_argument("--force", action="store_true", help="re-run every step even if nothing changed")
-    r.add_argument("--only", help="restrict to one run, e.g. mnist/resnet18 or mnist")
+    r.add_argument("--device", help="auto | cpu | cuda (default: the profile's, auto)")
+    r.add_argument("--workdir", help="write everything under this folder (also $FNLIB_WORKDIR)")
+    r.add_argument("--step", action="append", help="run only this step (repeatable): train, rank, attack, "
+                                                    "algorithm1, filter")
+    r.add_argument("--only", help="restrict to one run, e.g. mnist/resnet18, or a data set or an arch")
+    r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="change one profile setting, e.g. --set test_limit=200 --set epochs=1,2 "
+                        "(see python -m fnlib profiles); only the steps that read it re-run")
+    r.add_argument("--force", action="store_true", help="re-run the selected steps; training starts from scratch")
     r.add_argument("--dry-run", action="store_true", help="list the steps that would run")
+    sub.add_parser("profiles", help="print every profile's settings")
     s = sub.add_parser("summary", help="rebuild results/<profile>/summary.json from the results files")
     s.add_argument("--profile", default="quick")
     a = ap.parse_args(argv)
     try:
-        if a.cmd == "run":
+        if a.cmd == "profiles":
+            from .profiles import PROFILES, describe
+            print("\n\n".join(describe(p) for p in PROFILES.values()))
+        elif a.cmd == "run":
+            if a.workdir:
+                os.environ["FNLIB_WORKDIR"] = os.path.abspath(a.workdir)
+            from . import results
             from .pipeline import run
-            timings = run(a.profile, force=a.force, only=a.only, dry_run=a.dry_run)
-            if timings:
-                print(f"ran {len(timings)} notebooks in {sum(timings.values()):.0f} s")
+            from .profiles import parse_settings
+            overrides = parse_settings(a.set)
+            if a.device:
+                overrides["device"] = a.device
+            timings = run(a.profile, force=a.force, only=a.only, dry_run=a.dry_run, step=a.step, overrides=overrides)
+            root = results.work_root()
+            print(f"ran {len(timings)} notebooks in {sum(timings.values()):.0f} s" if timings else "nothing to run")
+            if not a.dry_run:
+                print(f"results:   {root / 'results' / a.profile}\nnotebooks: {root / 'book' / 'runs' / a.profile}\n"
+                      f"weights:   {root / 'checkpoints' / a.profile}")
         else:
             from .summary import build
             out = build(a.profile)
             print(f"wrote summary of {a.profile}: {len(out['rows'])} rows")
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

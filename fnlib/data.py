@@ -9,7 +9,7 @@ Sources, in the order they are tried:
 
 Every file is checked against the checksums below before it is used; a missing or corrupt file raises
 :class:`DataError` naming the command that fixes it. Decoded tensors are cached in ``data/cache/`` under
-the checksum of their source, so later loads take a fraction of a second.
+the checksum of their source and verified by their own sha256 at every load.
 
 Splits: ``train`` is the official training set minus a fixed validation hold-out, ``val`` is that
 hold-out (used only by the noise-level search of the defence), ``test`` is the official test set.
@@ -125,15 +125,24 @@ def _decode_cifar(root: Path, mirror: Path | None, download: bool):
     return out
 
 
+def source_key(dataset: str) -> str:
+    """A short digest of the published checksums of ``dataset``'s source files (what the data *is*)."""
+    sums = MNIST_MD5 if dataset == "mnist" else CIFAR_SHA256
+    return hashlib.sha256("".join(sums.values()).encode()).hexdigest()[:12]
+
+
 def _full(dataset: str, root: Path, mirror: Path | None, download: bool) -> dict:
-    """Both official splits of ``dataset`` as tensors, decoded once and cached under ``root/cache``."""
-    key = hashlib.sha256("".join((MNIST_MD5 if dataset == "mnist" else CIFAR_SHA256).values()).encode()).hexdigest()[:12]
-    cache = root / "cache" / f"{dataset}-{key}.pt"
+    """Both official splits of ``dataset`` as tensors, decoded once and cached under ``root/cache``.
+
+    The cache file's sha256 is stored beside it and checked at every load; a cache that is cut short or
+    altered is rebuilt from the verified source files.
+    """
+    cache = root / "cache" / f"{dataset}-{source_key(dataset)}.pt"
+    digest = cache.with_name(cache.name + ".sha256")
     if cache.exists():
-        try:
+        if digest.exists() and digest.read_text().strip() == _digest(cache, "sha256"):
             return torch.load(cache, weights_only=True)
-        except Exception:  # a cache cut short by an interruption: rebuild it
-            cache.unlink()
+        cache.unlink()  # interrupted, altered, or written before digests were kept: rebuild it
     decode = _decode_mnist if dataset == "mnist" else _decode_cifar
     arrays = decode(root, mirror, download)
     full = {split: {"x": torch.from_numpy(np.ascontiguousarray(x)),
@@ -141,8 +150,10 @@ def _full(dataset: str, root: Path, mirror: Path | None, download: bool) -> dict
                     "lossless": torch.from_numpy(np.asarray(l, dtype=bool))}
             for split, (x, y, l) in arrays.items()}
     cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(full, cache.with_suffix(".part"))
-    cache.with_suffix(".part").rename(cache)
+    part = cache.with_suffix(".part")
+    torch.save(full, part)
+    digest.write_text(_digest(part, "sha256") + "\n")
+    part.rename(cache)
     return full
 
 

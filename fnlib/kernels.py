@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
-from .train import accuracy
+from .evaluate import accuracy
 
 DROPS = ("weights", "activation")
 

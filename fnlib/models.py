@@ -2,7 +2,9 @@
 
 Every model takes pixels in [0, 1]; ``model.normalize`` maps them to the normalized tensor z that the
 torchvision body sees, and ``model.body(z)`` runs the rest, so attacks may work in either space.
-For MNIST the first convolution takes one channel: ``Conv2d(1, 64, 7, 2, 3, bias=False)`` (SPEC §1).
+For MNIST the first convolution takes one channel: ``Conv2d(1, 64, 7, 2, 3, bias=False)`` (SPEC §1),
+initialised as torchvision initialises every conv of a ResNet (Kaiming normal, fan-out, ReLU gain), so
+that the kernel norms Algorithm 1 follows start on the same footing on both data sets.
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ class PaperResNet(nn.Module):
         self.body = getattr(torchvision.models, arch)(weights=None, num_classes=10)
         if dataset == "mnist":
             self.body.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            # torchvision's ResNet init; PyTorch's default (Kaiming uniform, a=√5) gives conv1 std ≈ 0.082
+            nn.init.kaiming_normal_(self.body.conv1.weight, mode="fan_out", nonlinearity="relu")
 
     @property
     def conv1(self) -> nn.Conv2d:
@@ -76,21 +80,25 @@ def build(arch: str, dataset: str) -> PaperResNet:
     return PaperResNet(arch, dataset).to(memory_format=torch.channels_last)
 
 
-def load_checkpoint(path, arch: str, dataset: str, map_location="cpu") -> PaperResNet:
+def load_checkpoint(path, arch: str, dataset: str, map_location="cpu",
+                    remake: str = "python -m fnlib run --step train --force") -> PaperResNet:
     """Build ``arch`` for ``dataset`` and load weights saved by :func:`fnlib.train.fit`.
 
-    A checkpoint written for another arch or dataset is rejected with the command that makes the right one.
+    A missing, unreadable or mismatched checkpoint is rejected with ``remake``, the command that makes it.
     """
     from pathlib import Path
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}. Make it with: papermill notebooks/01_train.ipynb "
-                                f"out.ipynb -p dataset {dataset} -p arch {arch} (or python -m fnlib run)")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+        raise FileNotFoundError(f"no checkpoint at {path}. Make it with: {remake}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated or corrupt file
+        raise ValueError(f"checkpoint {path} cannot be read ({type(e).__name__}: {str(e)[:120]}). Remake it "
+                         f"from scratch: {remake}") from None
     meta = state.get("meta", {})
     if (meta.get("arch"), meta.get("dataset")) != (arch, dataset):
         raise ValueError(f"checkpoint {path} holds {meta.get('arch')}/{meta.get('dataset')}, not {arch}/{dataset}; "
-                         f"train the right one with notebooks/01_train.ipynb -p dataset {dataset} -p arch {arch}")
+                         f"make the right one with: {remake}")
     model = build(arch, dataset)
     model.load_state_dict(state["model"])
     return model.eval()

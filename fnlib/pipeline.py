@@ -1,36 +1,68 @@
 """Run a whole profile: every notebook, for every (dataset, arch) and epoch, through papermill.
 
-Each task's cache key hashes its notebook, the fnlib code it runs, its parameters and the keys of the
-tasks it depends on. A task whose key is unchanged and whose results files exist is skipped, so a rerun
-with nothing changed takes seconds. Executed notebooks go to ``book/runs/<profile>/<dataset>-<arch>/``
-where the book's appendix (and, for the smoke profile, the nbval regression test) reads them.
+Training runs in stages, one per checkpoint epoch (``01_train_e10``, ``01_train_e50``, …), each resuming
+where the previous one stopped, and every analysis of a checkpoint runs as soon as its stage is done: at
+paper scale the epoch-10 results land hours before epoch 100.
+
+Each task's cache key covers only what the task reads: its notebook, the code of its step and of the
+modules it calls, the profile values it uses (``STEP_FIELDS``) and the identity of the weights it analyses.
+Work on the attacks, the defence or the book therefore never touches training's key. Checkpoints are
+reused by identity (:func:`fnlib.train.identity`), never by key. A task whose key is unchanged and whose
+outputs exist is skipped, so a rerun with nothing changed takes seconds.
+
+Executed notebooks go to ``book/runs/<profile>/<dataset>-<arch>/`` under the work root (the project, or
+``$FNLIB_WORKDIR``); papermill writes them in a staging folder first and they are moved into place only
+when the notebook succeeded, so a failed or interrupted run never replaces a committed notebook.
 """
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import profiles, results
+from . import profiles, results, steps
 from .steps import STEP_NOTEBOOKS
 
 ROOT = results.PROJECT_ROOT
 NOTEBOOKS = ROOT / "notebooks"
-RUNS = ROOT / "book" / "runs"
-# modules whose code decides the numbers (plots, summary and the pipeline itself do not)
-COMPUTE_MODULES = ("data", "models", "train", "kernels", "attacks", "targeting", "defence", "profiles",
-                   "results", "steps")
-OUTPUTS = {"train": ["train.csv"], "rank": ["kernel_drop.csv", "meta.json"], "attack": ["attack.csv"],
-           "algorithm1": ["targeting.csv"], "filter": ["defence.csv", "defence.json"]}
+STEPS = tuple(STEP_NOTEBOOKS)
+# the fnlib modules whose code each step runs (besides its own function in steps.py)
+STEP_MODULES = {"train": ("data", "models", "train", "evaluate", "results"),
+                "rank": ("data", "models", "kernels", "evaluate", "results"),
+                "attack": ("data", "models", "attacks", "results"),
+                "algorithm1": ("data", "models", "attacks", "targeting", "results"),
+                "filter": ("data", "models", "attacks", "targeting", "defence", "evaluate", "results")}
+STEP_FUNCTIONS = {"train": "train", "rank": "rank", "attack": "attack", "algorithm1": "algorithm1",
+                  "filter": "defence"}
+# the profile values each step reads (its cache key covers these and nothing else of the profile)
+STEP_FIELDS = {"train": ("epochs", "train_limit", "test_limit", "seed", "batch_size", "lr", "precision"),
+               "rank": ("drop", "rank_limit", "test_limit", "eval_batch"),
+               "attack": ("spaces", "linear", "test_limit", "eval_batch"),
+               "algorithm1": ("spaces", "log", "layer", "test_limit", "eval_batch"),
+               "filter": ("spaces", "log", "layer", "filter_eps", "filter_mode", "n_sigma", "val_limit",
+                          "test_limit", "eval_batch")}
+OUTPUTS = {"train": ["train.csv", "train.json"], "rank": ["kernel_drop.csv", "meta.json"],
+           "attack": ["attack.csv"], "algorithm1": ["targeting.csv"], "filter": ["defence.csv", "defence.json"]}
+ORDER = {"train": 0, "rank": 1, "attack": 2, "filter": 3, "algorithm1": 4}
 
 
-def code_hash() -> str:
+def runs_root() -> Path:
+    return results.work_root() / "book" / "runs"
+
+
+def code_hash(step: str) -> str:
+    """sha256 of the code a step runs: its modules, its function in steps.py and the Step class."""
     h = hashlib.sha256()
-    for name in COMPUTE_MODULES:
+    for name in STEP_MODULES[step]:
         h.update((ROOT / "fnlib" / f"{name}.py").read_bytes())
+    h.update(inspect.getsource(getattr(steps, STEP_FUNCTIONS[step])).encode())
+    h.update(inspect.getsource(steps.Step).encode())
     return h.hexdigest()
 
 
@@ -40,13 +72,15 @@ class Task:
     profile: str
     dataset: str
     arch: str
-    epoch: int | None = None
+    epoch: int
     deps: list = field(default_factory=list)
+    overrides: dict = field(default_factory=dict)
+    weights: str = ""          # identity key of the training run whose checkpoint e<epoch> this task reads
     key: str = ""
 
     @property
     def name(self) -> str:
-        return STEP_NOTEBOOKS[self.step] + (f"_e{self.epoch}" if self.epoch is not None else "")
+        return f"{STEP_NOTEBOOKS[self.step]}_e{self.epoch}"
 
     @property
     def notebook(self) -> Path:
@@ -54,42 +88,50 @@ class Task:
 
     @property
     def output(self) -> Path:
-        return RUNS / self.profile / f"{self.dataset}-{self.arch}" / f"{self.name}.ipynb"
+        return runs_root() / self.profile / f"{self.dataset}-{self.arch}" / f"{self.name}.ipynb"
 
     @property
     def parameters(self) -> dict:
-        p = {"profile": self.profile, "dataset": self.dataset, "arch": self.arch}
-        return p if self.epoch is None else dict(p, epoch=self.epoch)
+        p = {"profile": self.profile, "dataset": self.dataset, "arch": self.arch, "overrides": self.overrides}
+        return dict(p, until=self.epoch) if self.step == "train" else dict(p, epoch=self.epoch)
 
     def outputs(self) -> list[Path]:
         base = results.run_dir(self.profile, self.dataset, self.arch)
-        base = base / f"e{self.epoch}" if self.epoch is not None else base
+        base = base if self.step == "train" else base / f"e{self.epoch}"
         return [base / f for f in OUTPUTS[self.step]]
 
+    def checkpoint(self) -> Path:
+        return results.checkpoint(self.profile, self.dataset, self.arch, self.weights, self.epoch)
 
-def plan(profile: str) -> list[Task]:
-    """Tasks in dependency order, keys filled in."""
-    p = profiles.get(profile)
-    code = code_hash()
+
+def _digest(*parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+def plan(profile: str, overrides: dict | None = None) -> list[Task]:
+    """Tasks in run order (arch, then epoch, then data set; training stage first), keys filled in."""
+    overrides = dict(overrides or {})
+    p = profiles.get(profile, **overrides)
+    code = {s: code_hash(s) for s in STEPS}
     tasks = []
     for dataset, arch in p.runs():
-        train = Task("train", profile, dataset, arch)
-        tasks.append(train)
+        weights = steps.Step(profile, dataset, arch, overrides=overrides).ckpt_dir().name
         for epoch in p.epochs:
-            rank = Task("rank", profile, dataset, arch, epoch, [train])
-            tasks += [rank, Task("attack", profile, dataset, arch, epoch, [train]),
-                      Task("algorithm1", profile, dataset, arch, epoch, [train, rank])]
+            kw = dict(profile=profile, dataset=dataset, arch=arch, epoch=epoch, overrides=overrides, weights=weights)
+            train = Task("train", **kw)
+            rank = Task("rank", deps=[train], **kw)
+            tasks += [train, rank, Task("attack", deps=[train], **kw), Task("algorithm1", deps=[train, rank], **kw)]
             if epoch == p.filter_epoch:
-                tasks.append(Task("filter", profile, dataset, arch, epoch, [train, rank]))
+                tasks.append(Task("filter", deps=[train, rank], **kw))
     for t in tasks:
-        h = hashlib.sha256()
-        for part in (t.notebook.read_bytes(), code.encode(), json.dumps(t.parameters, sort_keys=True).encode(),
-                     json.dumps(p.as_dict(), sort_keys=True, default=str).encode(), *(d.key.encode() for d in t.deps)):
-            h.update(part)
-        t.key = h.hexdigest()[:20]
-    order = {"train": 0, "rank": 1, "attack": 2, "filter": 3, "algorithm1": 4}
-    return sorted(tasks, key=lambda t: (p.datasets.index(t.dataset), p.archs.index(t.arch), t.epoch or 0,
-                                        order[t.step]))
+        values = {f: (p.linear[t.dataset] if f == "linear" else getattr(p, f)) for f in STEP_FIELDS[t.step]}
+        upstream = [d.key for d in t.deps if d.step != "train"]   # training enters through ``weights``
+        t.key = _digest(t.notebook.read_bytes(), code[t.step], values, t.parameters, t.weights, upstream)
+    # breadth first over checkpoints: every data set's epoch-10 results land before any run trains on to 50
+    return sorted(tasks, key=lambda t: (p.archs.index(t.arch), t.epoch, p.datasets.index(t.dataset), ORDER[t.step]))
 
 
 def ledger_path(t: Task) -> Path:
@@ -106,31 +148,22 @@ def is_current(t: Task) -> bool:
         and t.output.exists()
 
 
-def discard_stale_checkpoints(t: Task) -> bool:
-    """Before a train task whose recorded key differs (code or parameters changed), delete its checkpoints.
+def execute(t: Task, stream: bool = True) -> float:
+    """Run one notebook with papermill into a staging folder; move it into place and record its key on success.
 
-    fit() resumes from ``last.pt``, which is right after an interruption (no key recorded yet) but would
-    silently keep weights made by other code or parameters. Returns True when checkpoints were removed.
+    With ``stream`` the kernel's output (training progress included) is echoed to this process's stdout/stderr.
     """
-    import shutil
-    recorded = _ledger(t).get(t.name, {}).get("key")
-    folder = results.checkpoint_dir(t.profile, t.dataset, t.arch)
-    if t.step != "train" or recorded in (None, t.key) or not folder.exists():
-        return False
-    shutil.rmtree(folder)
-    return True
-
-
-def execute(t: Task) -> float:
-    """Run one notebook with papermill; record its key in the ledger when it succeeds."""
     import papermill
-    discard_stale_checkpoints(t)
-    t.output.parent.mkdir(parents=True, exist_ok=True)
+    stage = results.work_root() / ".stage" / "runs" / t.output.relative_to(runs_root())
+    stage.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    papermill.execute_notebook(str(t.notebook), str(t.output), parameters=t.parameters, kernel_name="python3",
-                               cwd=str(ROOT), progress_bar=False, log_output=False)
+    papermill.execute_notebook(str(t.notebook), str(stage), parameters=t.parameters, kernel_name="python3",
+                               cwd=str(ROOT), progress_bar=False, log_output=False,
+                               stdout_file=sys.stdout if stream else None, stderr_file=sys.stderr if stream else None)
     seconds = time.perf_counter() - t0
-    retitle(t.output, t)
+    retitle(stage, t)
+    t.output.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(stage, t.output)
     ledger = _ledger(t)
     ledger[t.name] = {"key": t.key, "seconds": round(seconds, 1)}
     results.write_json(ledger, ledger_path(t))
@@ -142,44 +175,84 @@ def retitle(path: Path, t: Task) -> None:
     import nbformat
     nb = nbformat.read(str(path), as_version=4)
     first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
-    tag = f" ({t.profile}: {t.dataset}/{t.arch}" + (f", epoch {t.epoch})" if t.epoch is not None else ")")
+    what = f"until epoch {t.epoch}" if t.step == "train" else f"epoch {t.epoch}"
+    tag = f" ({t.profile}: {t.dataset}/{t.arch}, {what})"
     if first is not None and first.source.startswith("# ") and tag not in first.source:
         head, _, rest = first.source.partition("\n")
         first.source = head + tag + ("\n" + rest if rest else "")
         nbformat.write(nb, str(path))
 
 
-def run(profile: str, force: bool = False, only: str | None = None, dry_run: bool = False, log=print) -> dict:
-    """Execute every stale task of ``profile``; then write ``results/<profile>/summary.json``."""
-    from tqdm import tqdm
-
-    from .train import resolve_device
-    p = profiles.get(profile)
-    resolve_device(p.device)  # the paper profile fails here at once on a machine without CUDA
-    tasks = plan(profile)
+def select(tasks: list[Task], only: str | None, step: list[str] | None, p: profiles.Profile) -> list[Task]:
     if only:
-        tasks = [t for t in tasks if f"{t.dataset}/{t.arch}" == only or t.dataset == only]
+        tasks = [t for t in tasks if f"{t.dataset}/{t.arch}" == only or t.dataset == only or t.arch == only]
         if not tasks:
-            raise ValueError(f"--only {only!r} matches no run of profile {profile}; runs: "
+            raise ValueError(f"--only {only!r} matches no run of profile {p.name}; runs: "
                              + ", ".join(f"{d}/{a}" for d, a in p.runs()))
+    if step:
+        bad = sorted(set(step) - set(STEPS))
+        if bad:
+            raise ValueError(f"unknown step(s) {bad}; allowed: {', '.join(STEPS)}")
+        tasks = [t for t in tasks if t.step in step]
+    return tasks
+
+
+def run(profile: str, force: bool = False, only: str | None = None, dry_run: bool = False, log=print,
+        step: list[str] | None = None, overrides: dict | None = None, stream: bool = True) -> dict:
+    """Execute every stale task of ``profile``; rebuild ``results/<profile>/summary.json`` as results land.
+
+    ``force`` re-runs every selected task and trains the selected runs again from scratch.
+    """
+    from .hardware import resolve_device
+    overrides = dict(overrides or {})
+    p = profiles.get(profile, **overrides)
+    resolve_device(p.device)  # device 'cuda' fails here at once on a machine without a GPU
+    every = plan(profile, overrides)
+    tasks = select(every, only, step, p)
     stale = [t for t in tasks if force or not is_current(t)]
-    # a fresh clone has results but no checkpoints: retrain only if a later task needs the weights
-    for t in tasks:
-        if t.step == "train" and t not in stale:
-            needs = [u for u in stale if u.dataset == t.dataset and u.arch == t.arch]
-            ckpts = [results.checkpoint(profile, t.dataset, t.arch, e) for e in p.epochs]
-            if needs and not all(c.exists() for c in ckpts):
-                stale.insert(stale.index(needs[0]), t)
-    log(f"profile {profile}: {len(tasks)} tasks, {len(tasks) - len(stale)} up to date, {len(stale)} to run")
-    timings = {}
-    bar = tqdm(stale, desc=f"{profile}", unit="notebook", disable=dry_run, file=sys.stderr)
-    for t in bar:
-        bar.set_postfix_str(f"{t.dataset}/{t.arch} {t.name}")
+    # a fresh clone has results but no checkpoints: run a training stage whenever a later task needs its weights
+    for t in [t for t in tasks if t.step == "train" and t not in stale]:
+        if any(u.epoch == t.epoch and u.dataset == t.dataset and u.arch == t.arch for u in stale) \
+                and not t.checkpoint().exists():
+            stale.append(t)
+    stale.sort(key=lambda t: tasks.index(t))
+    log(f"profile {profile}: {len(tasks)} tasks, {len(tasks) - len(stale)} up to date, {len(stale)} to run"
+        + (f"; settings changed: {overrides}" if overrides else ""))
+    timings, failed, wiped = {}, [], set()
+    for i, t in enumerate(stale, 1):
+        label = f"[{i}/{len(stale)}] {t.dataset}/{t.arch} {t.name}"
         if dry_run:
-            log(f"would run {t.dataset}/{t.arch} {t.name}")
+            log(f"would run {label}")
             continue
-        timings[f"{t.dataset}/{t.arch}/{t.name}"] = execute(t)
-    if not dry_run and not only:
-        from .summary import build
-        build(profile)
+        blocked = [f for f in failed if f in t.deps or (f.step == "train" and t.weights == f.weights)]
+        if blocked:
+            log(f"✗ {label} skipped: {blocked[0].name} failed")
+            failed.append(t)
+            continue
+        if force and t.step == "train" and t.weights not in wiped:
+            shutil.rmtree(t.checkpoint().parent, ignore_errors=True)   # --force: train from scratch
+            wiped.add(t.weights)
+        log(f"▶ {label}")
+        try:
+            timings[f"{t.dataset}/{t.arch}/{t.name}"] = seconds = execute(t, stream)
+        except Exception as e:      # one failed notebook does not stop the other runs of a long profile
+            log(f"✗ {label} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}")
+            failed.append(t)
+            continue
+        log(f"✓ {label} ({seconds:.0f} s)")
+        _summarize(profile, log)
+    if not dry_run and not stale:
+        _summarize(profile, log)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(stale)} notebooks failed or were skipped: "
+                           + ", ".join(f"{t.dataset}/{t.arch} {t.name}" for t in failed)
+                           + "; their errors are above (the executed notebook is under .stage/runs)")
     return timings
+
+
+def _summarize(profile: str, log) -> None:
+    from .summary import build
+    try:
+        build(profile)
+    except FileNotFoundError as e:      # nothing of this profile has landed yet
+        log(f"(no summary yet: {e})")

@@ -1,7 +1,7 @@
 """Profiles: one name selects a whole set of papermill parameters (SPEC §3).
 
 ``smoke`` runs in CI on every test run, ``quick`` is the CPU default of the book, ``paper`` is the
-paper's scale (GPU). Notebook parameters left at ``None`` are filled from the profile, so
+paper's scale (a GPU when there is one, else the CPU over several sessions). Notebook parameters left at ``None`` are filled from the profile, so
 ``-p profile quick`` alone reproduces a profile's step and any ``-p name value`` overrides one value.
 """
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Profile:
     filter_mode: str = "hard"
     n_sigma: int = 12
     device: str = "auto"
+    precision: str = "auto"                 # training precision: auto | fp32 | bf16 (evaluation is fp32)
     seed: int = 0
     batch_size: int = 512
     lr: float = 0.1                         # peak of the one-cycle schedule
@@ -67,17 +68,18 @@ class Profile:
 
 PROFILES = {
     "smoke": Profile("smoke", ("mnist", "cifar10"), ("resnet18",), (1, 2), train_limit=2000, test_limit=250,
-                     val_limit=200, rank_limit=200, n_sigma=4, device="cpu", batch_size=128, lr=0.02,
+                     val_limit=200, rank_limit=200, n_sigma=4, device="cpu", precision="fp32", batch_size=128, lr=0.02,
                      linear=COARSE_LINEAR, log=COARSE_LOG,
                      description="smoke profile on CPU: 2,000 training images, 2 epochs — a wiring check, "
                                  "not a result"),
     "quick": Profile("quick", ("mnist", "cifar10"), ("resnet18",), (1, 3, 5), train_limit=10000, test_limit=1000,
-                     val_limit=1000, n_sigma=10, device="cpu", batch_size=256, lr=0.05,
+                     val_limit=1000, n_sigma=10, device="cpu", precision="fp32", batch_size=256, lr=0.05,
                      description="quick profile on CPU: ResNet-18, 10,000 training images, 5 epochs — "
                                  "not paper scale"),
-    "paper": Profile("paper", ("mnist", "cifar10"), ("resnet18", "resnet50", "resnet101"), (10, 50, 100),
-                     train_limit=None, test_limit=None, val_limit=None, device="cuda",
-                     description="paper profile on GPU: ResNet-18/50/101, full data sets, 10/50/100 epochs"),
+    # run order: ResNet-50 first (the paper's figures), then ResNet-18, then ResNet-101; CIFAR-10 before MNIST
+    "paper": Profile("paper", ("cifar10", "mnist"), ("resnet50", "resnet18", "resnet101"), (10, 50, 100),
+                     train_limit=None, test_limit=None, val_limit=None,
+                     description="paper profile: ResNet-18/50/101, full data sets, 10/50/100 epochs"),
 }
 
 
@@ -90,3 +92,49 @@ def get(name: str, **overrides) -> Profile:
     if unknown:
         raise ValueError(f"unknown profile fields {sorted(unknown)}")
     return replace(PROFILES[name], **overrides)
+
+
+# --set name=value: how each settable field is read from text
+_TUPLES = {"datasets": str, "archs": str, "epochs": int, "spaces": str, "log": float}
+_SCALARS = {"train_limit": int, "test_limit": int, "val_limit": int, "rank_limit": int, "n_sigma": int, "seed": int,
+            "batch_size": int, "eval_batch": int, "lr": float, "filter_eps": float, "drop": str, "layer": str,
+            "filter_mode": str, "device": str, "precision": str}
+
+
+def parse_settings(items) -> dict:
+    """``["test_limit=200", "epochs=1,2"]`` -> typed overrides, checked against the profile's fields."""
+    out = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or not name:
+            raise ValueError(f"--set wants name=value, got {item!r}")
+        if name in _TUPLES:
+            try:
+                out[name] = tuple(_TUPLES[name](v) for v in text.replace("[", "").replace("]", "").split(",") if v.strip())
+            except ValueError:
+                raise ValueError(f"--set {name}: {text!r} is not a comma-separated list of {_TUPLES[name].__name__}") from None
+        elif name in _SCALARS:
+            try:
+                out[name] = _SCALARS[name](text)
+            except ValueError:
+                raise ValueError(f"--set {name}: {text!r} is not a {_SCALARS[name].__name__}") from None
+        else:
+            raise ValueError(f"--set {name}: not a setting of a profile; settable: "
+                             f"{', '.join(sorted({**_TUPLES, **_SCALARS}))} (the linear ε grid is per data set: "
+                             "use -p epsilons on notebooks/03_attack.ipynb)")
+    return out
+
+
+def describe(p: Profile) -> str:
+    """One profile's settings as aligned text lines (``python -m fnlib profiles``)."""
+    lines = [f"{p.name}: {p.description}"]
+    for name, value in p.as_dict().items():
+        if name in ("name", "description"):
+            continue
+        if name == "linear":
+            value = {d: f"{len(v)} values {v[0]:g}…{v[-1]:g}" for d, v in value.items()}
+        elif name == "log":
+            value = f"{len(value)} values {value[0]:g}…{value[-1]:g}"
+        lines.append(f"  {name:<12} {value}")
+    return "\n".join(lines)

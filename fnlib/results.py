@@ -29,12 +29,13 @@ def epoch_dir(profile: str, dataset: str, arch: str, epoch: int) -> Path:
     return run_dir(profile, dataset, arch) / f"e{epoch}"
 
 
-def checkpoint_dir(profile: str, dataset: str, arch: str) -> Path:
-    return work_root() / "checkpoints" / profile / dataset / arch
+def checkpoint_dir(profile: str, dataset: str, arch: str, key: str) -> Path:
+    """The checkpoints of one training run; ``key`` digests its identity (:func:`fnlib.train.identity`)."""
+    return work_root() / "checkpoints" / profile / dataset / arch / key
 
 
-def checkpoint(profile: str, dataset: str, arch: str, epoch: int) -> Path:
-    return checkpoint_dir(profile, dataset, arch) / f"e{epoch}.pt"
+def checkpoint(profile: str, dataset: str, arch: str, key: str, epoch: int) -> Path:
+    return checkpoint_dir(profile, dataset, arch, key) / f"e{epoch}.pt"
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -81,15 +82,12 @@ def provenance(seed: int, device) -> dict:
     import numpy
     import torch
     import torchvision
-    dev = str(device)
-    info = {"seed": seed, "device": dev, "python": platform.python_version(), "torch": torch.__version__,
+
+    from .hardware import describe
+    return {"seed": seed, **describe(device), "python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "numpy": numpy.__version__,
-            "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_threads": torch.get_num_threads(), "git_commit": git_commit(),
+            "platform": platform.platform(), "git_commit": git_commit(),
             "utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    if dev.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
 
 
 def glue(name: str, value, display: bool = True):

@@ -6,8 +6,6 @@ command that makes them, before any long work starts.
 """
 from __future__ import annotations
 
-import time
-
 from . import profiles, results
 
 STEP_NOTEBOOKS = {"train": "01_train", "rank": "02_rank_kernels", "attack": "03_attack",
@@ -15,11 +13,13 @@ STEP_NOTEBOOKS = {"train": "01_train", "rank": "02_rank_kernels", "attack": "03_
 
 
 def floats(value) -> list[float] | None:
-    """Accept a list, a tuple, or a comma-separated string (as ``papermill -p`` passes it)."""
+    """Accept one number, a list, a tuple, or a comma-separated string (as ``papermill -p`` passes it)."""
     if value is None:
         return None
     if isinstance(value, str):
         value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
+    elif not isinstance(value, (list, tuple)):
+        value = [value]
     return [float(v) for v in value]
 
 
@@ -32,7 +32,7 @@ def words(value) -> list[str] | None:
         return None
     if isinstance(value, str):
         value = [v.strip() for v in value.replace("[", "").replace("]", "").replace("'", "").split(",")]
-    return [v for v in value if v]
+    return [str(v) for v in value if v]
 
 
 def command(step: str, profile: str, dataset: str, arch: str, epoch: int | None = None) -> str:
@@ -45,15 +45,18 @@ def command(step: str, profile: str, dataset: str, arch: str, epoch: int | None 
 class Step:
     """Checked settings of one step for one (profile, dataset, arch[, epoch])."""
 
-    def __init__(self, profile="quick", dataset="mnist", arch="resnet18", epoch=None, epsilons=None, **overrides):
+    def __init__(self, profile="quick", dataset="mnist", arch="resnet18", epoch=None, epsilons=None, overrides=None,
+                 **settings):
+        """``settings`` (notebook parameters; None = the profile's) win over ``overrides`` (the pipeline's --set)."""
         from .attacks import check_space
         from .data import DATASETS
         from .defence import MODES
         from .kernels import DROPS
         from .models import ARCHS, LAYERS
         from .attacks import check_epsilons
+        overrides = {**(overrides or {}), **{k: v for k, v in settings.items() if v is not None}}
         for key in ("epochs", "spaces"):
-            if isinstance(overrides.get(key), (str, list)):
+            if overrides.get(key) is not None:
                 overrides[key] = tuple(ints(overrides[key]) if key == "epochs" else words(overrides[key]))
         self.p = profiles.get(profile, **overrides)
         self.epsilons = check_epsilons(floats(epsilons)) if epsilons is not None else None
@@ -67,6 +70,9 @@ class Step:
                 raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
         for space in self.p.spaces:
             check_space(space)
+        from .hardware import PRECISIONS
+        if self.p.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.p.precision!r}; allowed: {', '.join(PRECISIONS)}")
         if any(int(e) < 1 for e in self.p.epochs):
             raise ValueError(f"epochs must be ≥ 1, got {self.p.epochs}")
         self.profile, self.dataset, self.arch = profile, dataset, arch
@@ -85,7 +91,7 @@ class Step:
         return path
 
     def device(self):
-        from .train import resolve_device
+        from .hardware import resolve_device
         return resolve_device(self.p.device)
 
     def load(self, split):
@@ -93,10 +99,43 @@ class Step:
         limit = {"train": self.p.train_limit, "val": self.p.val_limit, "test": self.p.test_limit}[split]
         return load(self.dataset, split, limit=limit)
 
+    def recipe(self):
+        from .train import Recipe
+        return Recipe(epochs=max(self.p.epochs), batch_size=self.p.batch_size, lr=self.p.lr, seed=self.p.seed,
+                      precision=self.p.precision)
+
+    def train_identity(self) -> dict:
+        from .train import identity
+        return identity(self.arch, self.dataset, self.recipe(), self.p.train_limit)
+
+    def ckpt_dir(self):
+        from .train import identity_key
+        return results.checkpoint_dir(self.profile, self.dataset, self.arch, identity_key(self.train_identity()))
+
+    def remake(self) -> str:
+        """The command that trains this run's checkpoints again from scratch."""
+        return (f"python -m fnlib run --profile {self.profile} --only {self.dataset}/{self.arch} --step train "
+                f"--force" + ("" if tuple(self.p.epochs) == profiles.get(self.profile).epochs
+                              else f" --set epochs={','.join(map(str, self.p.epochs))}"))
+
     def model(self):
         from .models import load_checkpoint
-        path = self.require(results.checkpoint(self.profile, self.dataset, self.arch, self.epoch), "train")
-        return load_checkpoint(path, self.arch, self.dataset).to(self.device())
+        path = results.checkpoint(self.profile, self.dataset, self.arch, self.ckpt_dir().name, self.epoch)
+        if not path.exists():
+            epochs = ",".join(str(e) for e in self.p.epochs)
+            if self.epoch not in self.p.epochs:
+                raise FileNotFoundError(
+                    f"epoch {self.epoch} is not a checkpoint of this run (epochs {epochs}). Train with it added, "
+                    f"e.g. python -m fnlib run --profile {self.profile} --only {self.dataset}/{self.arch} "
+                    f"--set epochs={','.join(str(e) for e in sorted({*self.p.epochs, self.epoch}))}, and pass the "
+                    f"same epochs to this step (-p epochs ...)")
+            raise FileNotFoundError(
+                f"missing checkpoint {path}. Make it with:\n  python -m fnlib run --profile {self.profile} "
+                f"--only {self.dataset}/{self.arch} --step train"
+                + ("" if tuple(self.p.epochs) == profiles.get(self.profile).epochs else f" --set epochs={epochs}")
+                + f"\nor: {command('train', self.profile, self.dataset, self.arch)}"
+                + ("" if tuple(self.p.epochs) == profiles.get(self.profile).epochs else f" -p epochs {epochs}"))
+        return load_checkpoint(path, self.arch, self.dataset, remake=self.remake()).to(self.device())
 
     def ranking(self) -> dict:
         return results.read_json(self.require(self.edir / "meta.json", "rank", self.epoch))
@@ -121,28 +160,36 @@ class Step:
         return dict(params=params, profile=self.p.as_dict(), provenance=results.provenance(self.p.seed, self.device()))
 
 
-def train(progress=True, **kw):
-    """Step 1: train with checkpoints at the profile's epochs; writes ``train.csv`` and ``train.json``."""
-    import torch
+def train(progress=True, until=None, **kw):
+    """Step 1: train with checkpoints at the profile's epochs, up to epoch ``until`` (default: the last).
 
+    Writes ``train.csv`` (one row per epoch trained so far) and ``train.json``, whose ``seconds`` is the
+    real training time of the weights (summed over every session that trained part of them).
+    """
     from . import models
-    from .train import Recipe, fit, seed_everything
+    from .train import fit, identity_key, run_record, seed_everything
     s = Step(**kw)
     device = s.device()
     x, y = s.load("train")
     xt, yt = s.load("test")
-    recipe = Recipe(epochs=max(s.p.epochs), batch_size=s.p.batch_size, lr=s.p.lr, seed=s.p.seed)
+    recipe, ident, ckpt_dir = s.recipe(), s.train_identity(), s.ckpt_dir()
     seed_everything(s.p.seed)
     model = models.build(s.arch, s.dataset)
-    t0 = time.perf_counter()
     history = fit(model, x, y, xt, yt, checkpoints=s.p.epochs, recipe=recipe, device=device, progress=progress,
-                  ckpt_dir=results.checkpoint_dir(s.profile, s.dataset, s.arch),
+                  ckpt_dir=ckpt_dir, ident=ident, until=until, remake=s.remake(),
                   meta={"arch": s.arch, "dataset": s.dataset, "profile": s.profile})
     results.write_csv(history, s.dir / "train.csv", ["epoch", "train_loss", "train_acc", "test_acc", "seconds"])
+    record = run_record(ckpt_dir)
     info = s.provenance(epochs=list(s.p.epochs), n_train=len(y), n_test=len(yt), recipe=recipe.__dict__)
+    info.update(identity=ident, identity_key=identity_key(ident), precision=record["precision"],
+                sessions=record["sessions"], epochs_done=len(history),
+                seconds=sum(r["seconds"] for r in history))
     if device.type == "cuda":
+        import torch
         info["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    info["seconds"] = time.perf_counter() - t0
+    else:
+        import resource
+        info["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     results.write_json(info, s.dir / "train.json")
     return history
 
@@ -203,7 +250,7 @@ def defence(progress=True, **kw):
     from .attacks import accuracy_under_attack
     from .defence import filter_layer, search_sigma
     from .targeting import algorithm1 as run
-    from .train import accuracy
+    from .evaluate import accuracy
     s = Step(**kw)
     meta = s.ranking()
     model = s.model()

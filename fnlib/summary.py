@@ -19,6 +19,7 @@ from . import profiles, results
 PAPER_VALUES = results.PROJECT_ROOT / "book" / "paper_values.json"
 TOL = 2.0   # percentage points
 REPRODUCED, PARTLY, NOT, UNTESTABLE = "reproduced", "partly", "not reproduced", "not testable here"
+PENDING = "pending (not computed yet)"
 
 
 def paper_values() -> dict:
@@ -47,7 +48,7 @@ def _at(df, epsilon, column, **where):
 
 def number_verdict(paper, ours, tol=TOL):
     if ours is None:
-        return NOT + " (not computed)"
+        return PENDING
     diff = abs(ours - paper)
     return REPRODUCED if diff <= tol else PARTLY if diff <= 3 * tol else NOT
 
@@ -62,6 +63,9 @@ def _share(flags) -> str:
 def build(profile: str, root: Path | None = None) -> dict:
     p = profiles.get(profile)
     root = Path(root) if root else results.work_root() / "results" / profile
+    if not any(root.glob("*/*/e*/*.csv")):
+        raise FileNotFoundError(f"no results of profile {profile} under {root}; nothing written. Make them with: "
+                                f"python -m fnlib run --profile {profile}")
     pv = paper_values()
     arch, ep = reference(p)
     rows, numbers = [], {}

@@ -3,8 +3,14 @@
 The recipe is ours (the paper gives none): SGD with Nesterov momentum 0.9 and weight decay 5e-4,
 batch 512, a one-cycle learning rate peaking at 0.1 after 15 % of the steps, no augmentation
 (SPEC §1). The whole data set stays on the device as uint8 and batches are cut from it by index, so
-there are no DataLoader workers; activations are channels_last (twice as fast on CPU too) and on CUDA the forward
-pass runs in bf16 autocast.
+there are no DataLoader workers; activations are channels_last (twice as fast on CPU too). The forward
+pass runs in bf16 autocast where :func:`fnlib.hardware.resolve_precision` finds it native and faster.
+
+A run is identified by everything that makes its weights (:func:`identity`): the data, its split and
+limit, the seed, the recipe, the precision setting, the code of ``data``, ``models`` and ``train`` and the
+torch version. Checkpoints live in a folder named by that identity's digest, so weights made by anything
+else are never resumed or reused. ``last.pt`` records every session that trained part of the run; its
+history gives the real time each epoch took.
 """
 from __future__ import annotations
 
@@ -19,7 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+
+from .evaluate import accuracy
+from .hardware import autocast, describe, resolve_device, resolve_precision
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
 
 
 @dataclass(frozen=True)
@@ -32,20 +44,10 @@ class Recipe:
     weight_decay: float = 5e-4
     pct_start: float = 0.15
     seed: int = 0
+    precision: str = "fp32"      # fp32 | bf16 | auto (decided by fnlib.hardware.resolve_precision)
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present; ``cuda`` without a GPU is an error that says so."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but torch sees no GPU; use device='cpu' or 'auto'")
-    return torch.device(device)
 
 
 def seed_everything(seed: int) -> None:
@@ -72,48 +74,72 @@ def _batch(x: torch.Tensor, idx: torch.Tensor, device: torch.device) -> torch.Te
     return xb.contiguous(memory_format=torch.channels_last)
 
 
-@torch.no_grad()
-def predict(model, x: torch.Tensor, batch_size: int = 1000, device=None) -> torch.Tensor:
-    """Predicted labels for uint8 (N, C, H, W) or float [0, 1] images."""
-    device = device or next(model.parameters()).device
-    out = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size].to(device)
-        xb = xb.float().div_(255) if xb.dtype == torch.uint8 else xb.float()
-        out.append(model(xb).argmax(1).cpu())
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
-
-
-def accuracy(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Top-1 accuracy in percent, model in eval mode."""
-    was = model.training
-    model.eval()
-    acc = 100.0 * (predict(model, x, batch_size) == y.cpu()).sum().item() / len(y)
-    model.train(was)
-    return acc
-
-
 def _save(obj, path: Path) -> None:
     tmp = path.with_suffix(".part")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
+def code_digest() -> str:
+    """sha256 of the modules whose code makes the weights: data, models, train."""
+    h = hashlib.sha256()
+    for name in ("data", "models", "train"):
+        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def identity(arch: str, dataset: str, recipe: "Recipe", train_limit: int | None) -> dict:
+    """Everything that makes a run's weights; equal identities give interchangeable checkpoints."""
+    from .data import VAL_PER_CLASS, source_key
+    return {"arch": arch, "dataset": dataset, "data": source_key(dataset), "split": "train",
+            "val_per_class": VAL_PER_CLASS, "train_limit": train_limit, "recipe": asdict(recipe),
+            "code": code_digest(), "torch": torch.__version__.split("+")[0]}
+
+
+def identity_key(ident: dict) -> str:
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _load(path: Path, remake: str):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise ValueError(f"checkpoint {path} cannot be read ({type(e).__name__}); it was cut short or altered. "
+                         f"Remake it from scratch with: {remake}") from None
+
+
+def _eta(history, done: int, total: int) -> str:
+    recent = [r["seconds"] for r in history[-3:]]
+    if not recent or done >= total:
+        return ""
+    left = sum(recent) / len(recent) * (total - done)
+    when = f"{int(left // 3600)} h {int(left % 3600 // 60):02d} min" if left >= 3600 else f"{left / 60:.1f} min"
+    return f", {total - done} epoch{'s' * (total - done > 1)} left ≈ {when}"
+
+
 def fit(model, x_train, y_train, x_test=None, y_test=None, *, checkpoints=(), ckpt_dir=None,
-        recipe: Recipe = Recipe(), device="auto", progress: bool = True, meta: dict | None = None):
-    """Train ``model`` for ``recipe.epochs`` epochs; return the per-epoch history (list of dicts).
+        recipe: Recipe = Recipe(), device="auto", progress: bool = True, meta: dict | None = None,
+        ident: dict | None = None, until: int | None = None, remake: str = "delete the checkpoint folder",
+        log=_print):
+    """Train ``model`` up to epoch ``until`` (default: ``recipe.epochs``); return the history up to there.
 
     Writes ``ckpt_dir/e<E>.pt`` for every E in ``checkpoints`` and ``ckpt_dir/last.pt`` after every
-    epoch; a call that finds ``last.pt`` from the same recipe resumes after its epoch, so an
-    interrupted run loses at most one epoch and a finished run returns at once.
+    epoch. A call that finds ``last.pt`` of the same ``ident`` (default: arch, dataset and recipe) resumes
+    after its epoch, so an interrupted run loses at most one epoch and a finished run returns at once;
+    ``last.pt`` of anything else is an error naming the folder. ``log`` gets one line per epoch with the
+    time left (``progress=False`` silences it).
     """
     device = resolve_device(device) if isinstance(device, str) else device
     checkpoints = sorted(set(int(e) for e in checkpoints))
     if any(e < 1 or e > recipe.epochs for e in checkpoints):
         raise ValueError(f"checkpoint epochs {checkpoints} must lie in 1..{recipe.epochs}")
+    until = recipe.epochs if until is None else int(until)
+    if not 1 <= until <= recipe.epochs:
+        raise ValueError(f"until={until} must lie in 1..{recipe.epochs}")
     if len(x_train) != len(y_train) or len(x_train) == 0:
         raise ValueError("x_train and y_train must be non-empty and of equal length")
     meta = dict(meta or {}, recipe=asdict(recipe))
+    ident = ident or {"arch": meta.get("arch"), "dataset": meta.get("dataset"), "recipe": asdict(recipe)}
     ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
     model.to(device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
@@ -121,23 +147,34 @@ def fit(model, x_train, y_train, x_test=None, y_test=None, *, checkpoints=(), ck
     steps = (len(x_train) + recipe.batch_size - 1) // recipe.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, epochs=recipe.epochs,
                                                 steps_per_epoch=steps, pct_start=recipe.pct_start)
-    history, start = [], 0
+    history, start, sessions, precision = [], 0, [], None
     last = ckpt_dir / "last.pt" if ckpt_dir else None
     if last is not None and last.exists():
-        state = torch.load(last, map_location=device, weights_only=False)
-        if state["recipe_key"] != recipe.key() or state["meta"].get("arch") != meta.get("arch") \
-                or state["meta"].get("dataset") != meta.get("dataset"):
-            raise ValueError(f"{last} was written by another recipe or model ({state['meta']}); delete "
+        state = _load(last, remake)
+        if state.get("ident") != ident:
+            raise ValueError(f"{last} was written by another recipe, model or data ({state.get('ident')}); delete "
                              f"{ckpt_dir} to train afresh, or give this run its own checkpoint folder")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         history, start = state["history"], state["epoch"]
+        sessions, precision = state.get("sessions", []), state.get("precision")
+        missing = [e for e in checkpoints if e <= start and not (ckpt_dir / f"e{e}.pt").exists()]
+        if missing:
+            raise ValueError(f"{ckpt_dir} has trained past epoch(s) {missing} without saving them; a checkpoint "
+                             f"there cannot be made without training again: {remake}")
+    if precision is None or recipe.precision != "auto":
+        precision = resolve_precision(recipe.precision, device)
+    if start >= until:
+        model.eval()
+        return history[:until]
     xs, ys = resident(x_train, device), y_train.to(device)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    bar = tqdm(range(start + 1, recipe.epochs + 1), desc=f"train {meta.get('arch', '')} {meta.get('dataset', '')}",
-               initial=start, total=recipe.epochs, disable=not progress, unit="epoch", mininterval=5)
-    for epoch in bar:
+    amp = autocast(device, precision)
+    name = f"{meta.get('dataset', '')}/{meta.get('arch', '')}"
+    session = dict(describe(device), precision=precision, first_epoch=start + 1,
+                   started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    sessions = sessions + [session]
+    for epoch in range(start + 1, until + 1):
         model.train()
         t0 = time.perf_counter()
         perm = torch.randperm(len(xs), generator=torch.Generator().manual_seed(recipe.seed * 100003 + epoch))
@@ -153,23 +190,35 @@ def fit(model, x_train, y_train, x_test=None, y_test=None, *, checkpoints=(), ck
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += loss.detach() * len(idx)
+            loss_sum += loss.detach().float() * len(idx)
             correct += (out.argmax(1) == yb).sum()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "train_loss": loss_sum.item() / len(xs),
                "train_acc": 100.0 * correct.item() / len(xs),
-               "test_acc": accuracy(model, x_test, y_test) if x_test is not None else float("nan"),
-               "seconds": seconds}
+               "test_acc": accuracy(model, x_test, y_test) if x_test is not None else float("nan")}
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", test=f"{row['test_acc']:.2f}")
+        session.update(last_epoch=epoch, seconds=sum(r["seconds"] for r in history[session["first_epoch"] - 1:]))
+        if progress:
+            log(f"[{name}] epoch {epoch}/{recipe.epochs}: loss {row['train_loss']:.3f}, train {row['train_acc']:.2f} %, "
+                f"test {row['test_acc']:.2f} %, {row['seconds']:.0f} s ({precision})"
+                + _eta(history, epoch, recipe.epochs))
         if ckpt_dir is not None:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
             if epoch in checkpoints:
-                _save({"model": model.state_dict(), "meta": dict(meta, epoch=epoch, test_acc=row["test_acc"])},
+                _save({"model": model.state_dict(), "meta": dict(meta, epoch=epoch, test_acc=row["test_acc"],
+                                                                 precision=precision), "ident": ident},
                       ckpt_dir / f"e{epoch}.pt")
             _save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                   "epoch": epoch, "history": history, "recipe_key": recipe.key(), "meta": meta}, last)
+                   "epoch": epoch, "history": history, "recipe_key": recipe.key(), "meta": meta, "ident": ident,
+                   "precision": precision, "sessions": sessions}, last)
     model.eval()
     return history
+
+
+def run_record(ckpt_dir) -> dict:
+    """What ``last.pt`` says about the run that made the weights: precision, sessions, seconds."""
+    state = _load(Path(ckpt_dir) / "last.pt", "delete the folder and train again")
+    return {"precision": state.get("precision"), "sessions": state.get("sessions", []),
+            "epochs_done": state["epoch"], "seconds": sum(r["seconds"] for r in state["history"])}

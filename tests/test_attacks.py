@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fnlib import attacks, train
+from fnlib import attacks, evaluate
 from conftest import snapshot, state_equal
 
 
@@ -129,7 +129,7 @@ def test_check_epsilons_accepts_scalar_and_iterables():
 def test_accuracy_under_attack_at_zero_is_clean_accuracy(resnet, mnist_small, space):
     model = resnet("mnist")
     x, y = mnist_small
-    clean = train.accuracy(model, x, y)
+    clean = evaluate.accuracy(model, x, y)
     res = attacks.accuracy_under_attack(model, x, y, [0.0, 0.1, 0.3], space=space, batch_size=5)
     assert [r["epsilon"] for r in res] == [0.0, 0.1, 0.3]
     assert all(r["space"] == space for r in res)
@@ -137,7 +137,7 @@ def test_accuracy_under_attack_at_zero_is_clean_accuracy(resnet, mnist_small, sp
     # each ε agrees with attacking the whole set at once and measuring accuracy (batching is invisible)
     for r in res[1:]:
         adv = attacks.fgsm(model, x, y, r["epsilon"], space=space)
-        assert r["accuracy"] == pytest.approx(train.accuracy(model, adv, y))
+        assert r["accuracy"] == pytest.approx(evaluate.accuracy(model, adv, y))
 
 
 def test_accuracy_under_attack_hand_model():

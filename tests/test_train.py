@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from fnlib import models, train
+from fnlib import evaluate, hardware, models, train
 
 RECIPE = train.Recipe(epochs=2, batch_size=16, seed=0)
 META = {"arch": "resnet18", "dataset": "mnist"}
@@ -50,7 +50,7 @@ def test_fit_writes_checkpoints_and_history(reference, mnist_small):
         assert math.isfinite(r["train_loss"]) and 0 <= r["train_acc"] <= 100 and r["seconds"] > 0
     assert not model.training
     # the last row's test accuracy is the final model's; e2.pt holds the final weights
-    assert hist[-1]["test_acc"] == train.accuracy(model, *mnist_small)
+    assert hist[-1]["test_acc"] == evaluate.accuracy(model, *mnist_small)
     e2 = models.load_checkpoint(d / "e2.pt", "resnet18", "mnist")
     assert same_weights(e2, model)
     state = torch.load(d / "e2.pt", weights_only=True)
@@ -154,13 +154,13 @@ def test_recipe_key():
 
 
 def test_resolve_device():
-    assert train.resolve_device("cpu") == torch.device("cpu")
-    assert train.resolve_device("auto").type in ("cpu", "cuda")
+    assert hardware.resolve_device("cpu") == torch.device("cpu")
+    assert hardware.resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ValueError, match="auto, cpu, cuda"):
-        train.resolve_device("tpu")
+        hardware.resolve_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no GPU"):
-            train.resolve_device("cuda")
+            hardware.resolve_device("cuda")
 
 
 def test_predict_and_accuracy_on_a_hand_model():
@@ -177,10 +177,75 @@ def test_predict_and_accuracy_on_a_hand_model():
 
     x = torch.zeros(5, 1, 2, 2, dtype=torch.uint8)
     x[:, 0, 0, 0] = torch.tensor([0, 255, 85, 28, 0], dtype=torch.uint8)    # classes 0, 9, 3, 1, 0
-    pred = train.predict(Pick(), x, batch_size=2)
+    pred = evaluate.predict(Pick(), x, batch_size=2)
     assert pred.tolist() == [0, 9, 3, 1, 0]
-    assert train.accuracy(Pick(), x, torch.tensor([0, 9, 3, 2, 1])) == 60.0
+    assert evaluate.accuracy(Pick(), x, torch.tensor([0, 9, 3, 2, 1])) == 60.0
     m = Pick().train()
-    train.accuracy(m, x, torch.zeros(5, dtype=torch.long))
+    evaluate.accuracy(m, x, torch.zeros(5, dtype=torch.long))
     assert m.training                                          # mode restored
-    assert train.predict(Pick(), x[:0]).numel() == 0
+    assert evaluate.predict(Pick(), x[:0]).numel() == 0
+
+
+def test_until_stops_and_a_later_call_resumes_to_the_same_weights(reference, mnist_train64, mnist_small, tmp_path):
+    """Staged training (the pipeline's 01_train_e<E>): stopping at epoch 1 and resuming equals one run."""
+    model_ref, hist_ref, _ = reference
+    x, y = mnist_train64
+    lines = []
+    part = train.fit(fresh(), x, y, *mnist_small, checkpoints=(1, 2), ckpt_dir=tmp_path, recipe=RECIPE,
+                     device="cpu", meta=META, until=1, log=lines.append)
+    assert [r["epoch"] for r in part] == [1] and sorted(p.name for p in tmp_path.iterdir()) == ["e1.pt", "last.pt"]
+    assert len(lines) == 1 and "epoch 1/2" in lines[0] and "1 epoch left" in lines[0]
+    model = fresh(5)
+    hist = train.fit(model, x, y, *mnist_small, checkpoints=(1, 2), ckpt_dir=tmp_path, recipe=RECIPE,
+                     device="cpu", progress=False, meta=META)
+    assert strip(hist) == strip(hist_ref) and same_weights(model, model_ref)
+    # asking for an earlier stage of a finished run returns that part of the history, training nothing
+    assert train.fit(fresh(), x, y, checkpoints=(1, 2), ckpt_dir=tmp_path, recipe=RECIPE, device="cpu",
+                     progress=False, meta=META, until=1) == hist[:1]
+    record = train.run_record(tmp_path)
+    assert record["epochs_done"] == 2 and record["precision"] == "fp32"
+    assert [(s["first_epoch"], s["last_epoch"]) for s in record["sessions"]] == [(1, 1), (2, 2)]
+    assert record["seconds"] == pytest.approx(sum(r["seconds"] for r in hist))
+    assert record["seconds"] == pytest.approx(sum(s["seconds"] for s in record["sessions"]))
+
+
+def test_identity_covers_data_limit_seed_recipe_and_code(monkeypatch):
+    base = train.identity("resnet18", "mnist", RECIPE, 500)
+    assert train.identity("resnet18", "mnist", RECIPE, 500) == base
+    others = [train.identity("resnet18", "mnist", RECIPE, 600), train.identity("resnet18", "cifar10", RECIPE, 500),
+              train.identity("resnet50", "mnist", RECIPE, 500),
+              train.identity("resnet18", "mnist", train.Recipe(epochs=2, batch_size=16, seed=1), 500),
+              train.identity("resnet18", "mnist", train.Recipe(epochs=2, batch_size=16, precision="bf16"), 500)]
+    monkeypatch.setattr(train, "code_digest", lambda: "other code")
+    others.append(train.identity("resnet18", "mnist", RECIPE, 500))
+    keys = {train.identity_key(i) for i in others} | {train.identity_key(base)}
+    assert len(keys) == len(others) + 1
+
+
+def test_resume_refuses_a_run_of_other_data(reference, mnist_train64, tmp_path):
+    _, _, d = reference
+    (tmp_path / "last.pt").write_bytes((d / "last.pt").read_bytes())
+    x, y = mnist_train64
+    other = train.identity("resnet18", "mnist", RECIPE, 64)
+    with pytest.raises(ValueError, match=str(tmp_path)):
+        train.fit(fresh(), x, y, ckpt_dir=tmp_path, recipe=RECIPE, device="cpu", progress=False, meta=META,
+                  ident=other)
+
+
+def test_truncated_checkpoint_names_file_and_command(reference, mnist_train64, tmp_path):
+    _, _, d = reference
+    (tmp_path / "last.pt").write_bytes((d / "last.pt").read_bytes()[:5000])
+    with pytest.raises(ValueError, match=r"last\.pt cannot be read.*REMAKE"):
+        train.fit(fresh(), *mnist_train64, ckpt_dir=tmp_path, recipe=RECIPE, device="cpu", progress=False,
+                  meta=META, remake="REMAKE")
+    (tmp_path / "e1.pt").write_bytes((d / "e1.pt").read_bytes()[:5000])
+    with pytest.raises(ValueError, match=r"e1\.pt cannot be read.*REMAKE"):
+        models.load_checkpoint(tmp_path / "e1.pt", "resnet18", "mnist", remake="REMAKE")
+
+
+def test_a_checkpoint_epoch_already_trained_past_cannot_be_made(reference, mnist_train64, tmp_path):
+    _, _, d = reference
+    (tmp_path / "last.pt").write_bytes((d / "last.pt").read_bytes())
+    with pytest.raises(ValueError, match="trained past epoch"):
+        train.fit(fresh(), *mnist_train64, checkpoints=(1, 2), ckpt_dir=tmp_path, recipe=RECIPE, device="cpu",
+                  progress=False, meta=META)
