@@ -129,7 +129,8 @@ def plan(profile: str, overrides: dict | None = None) -> list[Task]:
     for t in tasks:
         values = {f: (p.linear[t.dataset] if f == "linear" else getattr(p, f)) for f in STEP_FIELDS[t.step]}
         upstream = [d.key for d in t.deps if d.step != "train"]   # training enters through ``weights``
-        t.key = _digest(t.notebook.read_bytes(), code[t.step], values, t.parameters, t.weights, upstream)
+        where = {k: v for k, v in t.parameters.items() if k != "overrides"}   # the overrides it reads are in values
+        t.key = _digest(t.notebook.read_bytes(), code[t.step], values, where, t.weights, upstream)
     # breadth first over checkpoints: every data set's epoch-10 results land before any run trains on to 50
     return sorted(tasks, key=lambda t: (p.archs.index(t.arch), t.epoch, p.datasets.index(t.dataset), ORDER[t.step]))
 

@@ -101,9 +101,18 @@ def test_load_checkpoint_rejects_other_model(tmp_path, want):
     save_ckpt(tmp_path / "e1.pt", m, "resnet18", "mnist")
     with pytest.raises(ValueError, match="resnet18/mnist") as err:
         models.load_checkpoint(tmp_path / "e1.pt", *want)
-    assert f"{want[0]}/{want[1]}" in str(err.value) and "01_train" in str(err.value)
+    assert f"{want[0]}/{want[1]}" in str(err.value) and "python -m fnlib run" in str(err.value)
 
 
 def test_load_checkpoint_missing_names_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="01_train"):
+    with pytest.raises(FileNotFoundError, match="python -m fnlib run"):
         models.load_checkpoint(tmp_path / "nope.pt", "resnet18", "mnist")
+
+
+def test_mnist_conv1_gets_torchvisions_init():
+    """conv1 of both data sets starts with Kaiming-normal fan-out std √(2 / (64·7·7)) ≈ 0.0289."""
+    torch.manual_seed(0)
+    want = (2 / (64 * 7 * 7)) ** 0.5
+    for dataset in ("mnist", "cifar10"):
+        w = models.build("resnet18", dataset).conv1.weight
+        assert abs(w.std().item() - want) < 0.1 * want, dataset

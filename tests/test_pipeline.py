@@ -10,27 +10,50 @@ from fnlib.results import PROJECT_ROOT
 
 def test_plan_orders_dependencies_and_covers_every_step():
     tasks = pipeline.plan("smoke")
-    assert len(tasks) == 2 * (1 + 2 * 3 + 1)          # per dataset: train, 2 epochs × (rank, attack, alg1), filter
+    assert len(tasks) == 2 * (2 * 4 + 1)       # per data set: 2 epochs × (train stage, rank, attack, alg1), filter
     seen = set()
     for t in tasks:
         for d in t.deps:
             assert (d.dataset, d.arch, d.name) in seen, f"{t.name} runs before its dependency {d.name}"
         seen.add((t.dataset, t.arch, t.name))
     assert len({t.key for t in tasks}) == len(tasks)
+    # breadth first: every data set's first checkpoint is analysed before any run trains on
+    names = [(t.dataset, t.name) for t in tasks]
+    assert names.index(("cifar10", "05_algorithm1_e1")) < names.index(("mnist", "01_train_e2"))
+    paper = pipeline.plan("paper")
+    assert [(t.dataset, t.arch, t.name) for t in paper[:2]] == [("cifar10", "resnet50", "01_train_e10"),
+                                                                 ("cifar10", "resnet50", "02_rank_kernels_e10")]
 
 
-def test_keys_depend_on_parameters_code_and_upstream(monkeypatch):
-    base = {(t.dataset, t.name): t.key for t in pipeline.plan("smoke")}
-    monkeypatch.setattr(pipeline, "code_hash", lambda: "other code")
-    changed = {(t.dataset, t.name): t.key for t in pipeline.plan("smoke")}
-    assert all(base[k] != changed[k] for k in base)
-    quick = {(t.dataset, t.name): t.key for t in pipeline.plan("quick")}
+def keys(profile="smoke", **overrides):
+    return {(t.dataset, t.name): t.key for t in pipeline.plan(profile, overrides)}
+
+
+def changed(before, after):
+    return sorted({name.split("_e")[0] for (_, name), k in after.items() if before[(_, name)] != k})
+
+
+def test_each_key_covers_only_what_its_step_reads(monkeypatch):
+    base = keys()
+    assert changed(base, keys(filter_mode="clamp")) == ["04_filter"]
+    assert changed(base, keys(layer="bn1")) == ["04_filter", "05_algorithm1"]
+    assert changed(base, keys(drop="activation")) == ["02_rank_kernels", "04_filter", "05_algorithm1"]
+    assert changed(base, keys(spaces=("pixel",))) == ["03_attack", "04_filter", "05_algorithm1"]
+    every = ["01_train", "02_rank_kernels", "03_attack", "04_filter", "05_algorithm1"]
+    assert changed(base, keys(lr=0.03)) == every                    # new weights: everything downstream
+    assert changed(base, keys(device="cpu")) == []                  # where it runs is not what it computes
+    # code: an edit to the attacks leaves training (and the ranking) alone; one to training changes all
+    real = pipeline.code_hash
+    monkeypatch.setattr(pipeline, "code_hash", lambda step: "edited" if step == "attack" else real(step))
+    assert changed(base, keys()) == ["03_attack"]
+    monkeypatch.setattr(pipeline.steps.Step, "train_identity", lambda self: {"code": "edited"})
+    assert changed(base, keys()) == every
+    quick = keys("quick")
     assert not set(quick.values()) & set(base.values())
 
 
 def test_is_current_needs_matching_key_and_outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
-    monkeypatch.setattr(pipeline, "RUNS", tmp_path / "runs")
     t = next(t for t in pipeline.plan("smoke") if t.step == "attack")
     assert not pipeline.is_current(t)
     for f in t.outputs():
@@ -76,20 +99,19 @@ def test_summary_of_committed_smoke_results(tmp_path):
     assert out["reference_arch"] == "resnet18" and out["reference_epochs"]["100"] == 2
 
 
-def test_stale_train_checkpoints_are_discarded_but_interrupted_ones_kept(tmp_path, monkeypatch):
-    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
-    from fnlib import results
-    t = next(t for t in pipeline.plan("smoke") if t.step == "train")
-    folder = results.checkpoint_dir(t.profile, t.dataset, t.arch)
-    folder.mkdir(parents=True)
-    (folder / "last.pt").write_text("x")
-    assert not pipeline.discard_stale_checkpoints(t)          # no key recorded: an interrupted run resumes
-    assert (folder / "last.pt").exists()
-    pipeline.ledger_path(t).parent.mkdir(parents=True, exist_ok=True)
-    pipeline.ledger_path(t).write_text(json.dumps({t.name: {"key": t.key}}))
-    assert not pipeline.discard_stale_checkpoints(t)          # same key: nothing to discard
-    pipeline.ledger_path(t).write_text(json.dumps({t.name: {"key": "made by other code"}}))
-    assert pipeline.discard_stale_checkpoints(t)
-    assert not folder.exists()
-    rank = next(t for t in pipeline.plan("smoke") if t.step == "rank")
-    assert not pipeline.discard_stale_checkpoints(rank)
+def test_unknown_steps_and_settings_are_rejected():
+    from fnlib import profiles
+    with pytest.raises(ValueError, match="train, rank, attack, filter, algorithm1"):
+        pipeline.run("smoke", step=["attak"], dry_run=True, log=lambda *_: None)
+    with pytest.raises(ValueError, match="not a setting"):
+        profiles.parse_settings(["colour=red"])
+    with pytest.raises(ValueError, match="not a int"):
+        profiles.parse_settings(["test_limit=many"])
+    assert profiles.parse_settings(["epochs=1,2", "lr=0.5", "spaces=pixel"]) == \
+        {"epochs": (1, 2), "lr": 0.5, "spaces": ("pixel",)}
+
+
+def test_summary_of_a_profile_without_results_fails_and_writes_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m fnlib run --profile paper"):
+        summary.build("paper", root=tmp_path / "paper")
+    assert not (tmp_path / "paper").exists()
