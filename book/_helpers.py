@@ -4,8 +4,8 @@ Which profile the book shows, that profile's ``summary.json``, the banner that n
 page, and glue helpers that always glue a value (``n/a`` when a result is missing) so that no
 ``{glue:text}`` reference in the prose is ever left dangling.
 
-The profile is ``$FNLIB_PROFILE`` when set, else ``paper`` when ``results/paper/summary.json`` exists,
-else ``quick``. Every page reads only results files (SPEC §4), never models.
+The profile is ``$FNLIB_PROFILE`` when set, else ``paper`` (whatever of it has landed; the banner lists
+the runs still pending). Every page reads only results files (SPEC §4), never models.
 """
 from __future__ import annotations
 
@@ -41,10 +41,8 @@ ANAME = plots.ARCH_NAMES
 
 
 def choose_profile() -> str:
-    env = os.environ.get("FNLIB_PROFILE", "").strip()
-    if env:
-        return env
-    return "paper" if (RESULTS / "paper" / "summary.json").is_file() else "quick"
+    """``$FNLIB_PROFILE``, else paper — never another profile in silence (the banner says what is missing)."""
+    return os.environ.get("FNLIB_PROFILE", "").strip() or "paper"
 
 
 PROFILE = choose_profile()
@@ -94,7 +92,8 @@ def banner() -> None:
         kind, title = ("note", f"Profile: {PROFILE}") if PROFILE == "paper" else \
             ("warning", f"Profile: {PROFILE} — not paper scale")
         body = (f"The results on this page — numbers, tables, figures — come from `results/{PROFILE}/`: {desc}. {ref} "
-                f"Another profile: `FNLIB_PROFILE=<name>` when building (see {{doc}}`/book/rerun`).")
+                f"Another profile: `FNLIB_PROFILE=<name>` when building (see {{doc}}`/book/rerun`).\n\n"
+                + where_computed())
     else:
         desc = PROFILE_SPEC.description if PROFILE_SPEC is not None else "an unknown profile"
         kind, title = "error", f"Profile: {PROFILE} — no results yet"
@@ -103,6 +102,30 @@ def banner() -> None:
                 f"`python -m fnlib run --profile {PROFILE}` (or `make book PROFILE={PROFILE}`), "
                 f"then build the book again; see {{doc}}`/book/rerun`.")
     display(Markdown(f":::{{admonition}} {title}\n:class: {kind}\n{body}\n:::"))
+
+
+def where_computed() -> str:
+    """One line per run of the profile: trained how far, how long, on what, in which precision; or pending."""
+    prov = (SUMMARY or {}).get("provenance", {})
+    lines = []
+    runs = PROFILE_SPEC.runs() if PROFILE_SPEC is not None else [tuple(k.split("/")) for k in prov]
+    for dataset, arch in runs:
+        name = f"{DNAME.get(dataset, dataset)} {ANAME.get(arch, arch)}"
+        info = prov.get(f"{dataset}/{arch}")
+        if not info:
+            lines.append(f"- {name}: **pending** (not run yet)")
+            continue
+        total = max(PROFILE_SPEC.epochs) if PROFILE_SPEC is not None else info.get("epochs_done")
+        done = info.get("epochs_done") or total
+        landed = sorted(int(p.name[1:]) for p in run_dir(dataset, arch).glob("e*") if (p / "attack.csv").exists())
+        hours = (info.get("train_seconds") or 0) / 3600
+        cpus = ", ".join(info.get("cpus") or [info.get("cpu", "?")])
+        where = info.get("gpu") or cpus
+        lines.append(f"- {name}: trained {done} of {total} epochs in {hours:.2f} h on {where} "
+                     f"({info.get('precision', 'fp32')} training, fp32 evaluation, {info.get('cpu_threads', '?')} "
+                     f"threads); results landed for epoch(s) {', '.join(map(str, landed)) or 'none yet'}"
+                     + ("" if done >= total else " — **in progress**"))
+    return "Where each run was computed:\n\n" + "\n".join(lines) if lines else ""
 
 
 # -------------------------------------------------------------------------------------------------- glue

@@ -69,19 +69,29 @@ def batches(x, y, batch_size):
         yield x[i:i + batch_size], y[i:i + batch_size]
 
 
-def accuracy_under_attack(model, x, y, epsilons, space: str = "pixel", batch_size: int = 500,
-                          progress: bool = False) -> list[dict]:
-    """FGSM accuracy (percent) for every ε: one gradient per image, one forward pass per ε."""
+def correct_under_attack(model, x, y, epsilons, space: str = "pixel", batch_size: int = 500,
+                         progress: bool = False) -> torch.Tensor:
+    """Per-image FGSM correctness, bool (len(epsilons), N): one gradient per image, one forward pass per ε."""
     check_space(space)
     epsilons = check_epsilons(epsilons)
     device = next(model.parameters()).device
     model.eval()
-    correct = torch.zeros(len(epsilons), dtype=torch.long)
+    out = []
     from tqdm import tqdm
     for xb, yb in tqdm(list(batches(x, y, batch_size)), desc=f"fgsm {space}", disable=not progress, mininterval=5):
         xb, yb = _floats(xb, device), yb.to(device)
         sign = gradient_sign(model, xb, yb)
         with torch.no_grad():
-            for j, eps in enumerate(epsilons):
-                correct[j] += (model(perturb(model, xb, sign, eps, space)).argmax(1) == yb).sum().item()
-    return [{"space": space, "epsilon": e, "accuracy": 100.0 * c.item() / len(x)} for e, c in zip(epsilons, correct)]
+            out.append(torch.stack([(model(perturb(model, xb, sign, eps, space)).argmax(1) == yb).cpu()
+                                    for eps in epsilons]))
+    return torch.cat(out, dim=1) if out else torch.zeros(len(epsilons), 0, dtype=torch.bool)
+
+
+def accuracy_under_attack(model, x, y, epsilons, space: str = "pixel", batch_size: int = 500,
+                          progress: bool = False, correct: torch.Tensor | None = None) -> list[dict]:
+    """FGSM accuracy (percent) for every ε (from ``correct`` when the per-image results are at hand)."""
+    epsilons = check_epsilons(epsilons)
+    if correct is None:
+        correct = correct_under_attack(model, x, y, epsilons, space, batch_size, progress)
+    return [{"space": space, "epsilon": e, "accuracy": 100.0 * c.sum().item() / len(x)}
+            for e, c in zip(epsilons, correct)]

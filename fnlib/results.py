@@ -92,6 +92,8 @@ def provenance(seed: int, device) -> dict:
 
 def glue(name: str, value, display: bool = True):
     """myst-nb's ``glue`` where it is installed (the book), a plain print elsewhere (e.g. a bare GPU machine)."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()            # numpy scalars glue as plain numbers, not np.float64(93.6)
     try:
         from myst_nb import glue as _glue
     except ImportError:

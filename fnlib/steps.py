@@ -212,15 +212,26 @@ def rank(progress=True, **kw):
 
 
 def attack(progress=True, **kw):
-    """Step 3 (eq 1, Fig 2 left): FGSM accuracy over the linear ε grid in every space; ``e<E>/attack.csv``."""
-    from .attacks import accuracy_under_attack
+    """Step 3 (eq 1, Fig 2 left): FGSM accuracy over the linear ε grid in every space; ``e<E>/attack.csv``.
+
+    Also ``e<E>/attack_correct.npz``: which test image was classified right at every (space, ε), bit-packed,
+    for paired tests between checkpoints (:mod:`fnlib.stats`).
+    """
+    import numpy as np
+
+    from .attacks import accuracy_under_attack, correct_under_attack
     s = Step(**kw)
     model = s.model()
     x, y = s.load("test")
-    rows = []
+    rows, packed = [], {}
     for space in s.p.spaces:
-        rows += accuracy_under_attack(model, x, y, s.linear(), space, s.p.eval_batch, progress)
+        hit = correct_under_attack(model, x, y, s.linear(), space, s.p.eval_batch, progress)
+        rows += accuracy_under_attack(model, x, y, s.linear(), space, correct=hit)
+        packed[space] = np.packbits(hit.numpy(), axis=1)
     results.write_csv(rows, s.edir / "attack.csv", ["space", "epsilon", "accuracy"])
+    path = s.edir / "attack_correct.npz"
+    np.savez_compressed(path.with_suffix(".part.npz"), epsilons=np.array(s.linear()), n=len(y), **packed)
+    path.with_suffix(".part.npz").replace(path)
     results.write_json(s.provenance(epoch=s.epoch, n_images=len(y), epsilons=s.linear()), s.edir / "attack.json")
     return rows
 
@@ -247,7 +258,7 @@ def algorithm1(progress=True, **kw):
 
 def defence(progress=True, **kw):
     """Step 4 (eqs 2-9, Fig 3): search σ_noise on val, filter conv1, compare original and filtered on test."""
-    from .attacks import accuracy_under_attack
+    from .attacks import accuracy_under_attack, correct_under_attack
     from .defence import filter_layer, search_sigma
     from .targeting import algorithm1 as run
     from .evaluate import accuracy
@@ -264,13 +275,21 @@ def defence(progress=True, **kw):
                                s.p.filter_mode, n=s.p.n_sigma, progress=progress)
     filtered = filter_layer(model, meta["fragile"], meta["null"], sigma, s.p.filter_mode)
     epsilons = sorted(set(s.log()) | {0.0})   # Fig 3's axis; ε = 0 gives clean accuracy
-    rows = []
+    rows, hits = [], {}
     for name, m in (("original", model), ("filtered", filtered)):
-        acc = accuracy_under_attack(m, x, y, epsilons, space, s.p.eval_batch, progress)
+        hits[name] = correct_under_attack(m, x, y, epsilons, space, s.p.eval_batch, progress)
+        acc = accuracy_under_attack(m, x, y, epsilons, space, correct=hits[name])
         tgt = run(m, x, y, meta["fragile"], meta["null"], epsilons, s.p.layer, space, s.p.eval_batch, progress)
-        rows += [{"model": name, "epsilon": a["epsilon"], "accuracy": a["accuracy"],
-                  "targeting_percent": t["percent"]} for a, t in zip(acc, tgt)]
-    results.write_csv(rows, s.edir / "defence.csv", ["model", "epsilon", "accuracy", "targeting_percent"])
+        rows += [{"model": name, "epsilon": a["epsilon"], "accuracy": a["accuracy"], "n": len(y),
+                  "targeting_count": t["fragile_count"], "targeting_percent": t["percent"]} for a, t in zip(acc, tgt)]
+    # the pairs McNemar's test needs: images right for one model only, per ε (same rows for both models)
+    only_o = (hits["original"] & ~hits["filtered"]).sum(1).tolist()
+    only_f = (hits["filtered"] & ~hits["original"]).sum(1).tolist()
+    for r in rows:
+        j = epsilons.index(r["epsilon"])
+        r["only_original"], r["only_filtered"] = only_o[j], only_f[j]
+    results.write_csv(rows, s.edir / "defence.csv", ["model", "epsilon", "accuracy", "targeting_percent", "n",
+                                                     "targeting_count", "only_original", "only_filtered"])
     report = dict(filtered.filter_report, search_eps=s.p.filter_eps, space=space, grid=grid,
                   clean_original=accuracy(model, x, y), clean_filtered=accuracy(filtered, x, y),
                   n_val=len(yv), n_test=len(y))

@@ -179,8 +179,10 @@ def _provenance(root: Path) -> dict:
     out = {}
     for f in sorted(root.glob("*/*/train.json")):
         info = results.read_json(f)
-        out[f"{f.parent.parent.name}/{f.parent.name}"] = {**info.get("provenance", {}),
-                                                          "train_seconds": info.get("seconds")}
+        out[f"{f.parent.parent.name}/{f.parent.name}"] = {
+            **info.get("provenance", {}), "train_seconds": info.get("seconds"), "precision": info.get("precision"),
+            "epochs_done": info.get("epochs_done"), "sessions": len(info.get("sessions", [])),
+            "cpus": sorted({s.get("cpu", "?") for s in info.get("sessions", [])})}
     return out
 
 

@@ -127,3 +127,9 @@ def state_equal(a: nn.Module, b_state: dict) -> bool:
 
 def snapshot(model: nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The regression tests of the smoke numbers run last, after nbval has re-executed the smoke notebooks."""
+    last = [i for i in items if i.nodeid.startswith("tests/test_smoke_regression.py")]
+    items[:] = [i for i in items if i not in last] + last
