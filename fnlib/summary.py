@@ -1,25 +1,29 @@
 """``results/<profile>/summary.json``: every headline number of SPEC §2, the paper's value beside ours,
-and a verdict per row. It reads only results files and ``book/paper_values.json`` (no torch).
+its 95 % interval, the rule that decides, and the verdict. It reads only results files and
+``book/paper_values.json`` (no torch); the rules are in :mod:`fnlib.stats`.
 
 The paper's numbers come from ResNet-50 at epochs 10/50/100. A profile without those uses its largest
 arch and maps 10/50/100 to its first/middle/last checkpoint; every row names the model it was read from.
-Verdicts: numbers within ``TOL`` points of the paper are *reproduced*, within ``3·TOL`` *partly*, else
-*not reproduced*; claims are *reproduced* when they hold everywhere they are tested, *partly* when they
-hold somewhere, and *not testable here* when the profile lacks what they need (e.g. three archs).
+A row whose results have not landed yet is *pending*; a claim the profile cannot test (e.g. three archs)
+is *not testable here*.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from . import profiles, results
+from . import profiles, results, stats
+from .stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 
 PAPER_VALUES = results.PROJECT_ROOT / "book" / "paper_values.json"
-TOL = 2.0   # percentage points
-REPRODUCED, PARTLY, NOT, UNTESTABLE = "reproduced", "partly", "not reproduced", "not testable here"
-PENDING = "pending (not computed yet)"
+FRAGILE_MARGIN = 5.0      # points of the share of fragile kernels (≈ 3 of 64 kernels)
+TARGETING_MARGIN = 5.0    # points of the share of images attacking S
+FGSM_MARGIN = 2.0         # points of FGSM accuracy
+PLATEAU = 2.0             # points: a last gain this small (its interval inside ±PLATEAU) is a plateau
+VERDICTS = (REPRODUCED, NOT, INCONCLUSIVE, UNTESTABLE, PENDING)
 
 
 def paper_values() -> dict:
@@ -46,18 +50,41 @@ def _at(df, epsilon, column, **where):
     return float(hit[column].iloc[0]) if len(hit) else None
 
 
-def number_verdict(paper, ours, tol=TOL):
+def _n_images(edir: Path, step: str) -> int | None:
+    path = edir / f"{step}.json"
+    return results.read_json(path).get("params", {}).get("n_images") if path.exists() else None
+
+
+def correct_bits(edir: Path, space: str, epsilon: float) -> np.ndarray | None:
+    """Per-image correctness at (space, ε) from ``attack_correct.npz`` (None when absent)."""
+    path = edir / "attack_correct.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        eps = list(z["epsilons"])
+        hit = [j for j, e in enumerate(eps) if abs(e - epsilon) < 1e-9]
+        if not hit or space not in z:
+            return None
+        return np.unpackbits(z[space][hit[0]], count=int(z["n"])).astype(bool)
+
+
+def number_verdict(paper, ours, lo=None, hi=None, margin=2.0):
+    """Equivalence rule when there is an interval, else the point estimate against paper ± margin."""
     if ours is None:
         return PENDING
-    diff = abs(ours - paper)
-    return REPRODUCED if diff <= tol else PARTLY if diff <= 3 * tol else NOT
+    if lo is None:
+        return REPRODUCED if abs(ours - paper) <= margin else NOT
+    return stats.equivalence(paper, lo, hi, margin)
 
 
-def _share(flags) -> str:
-    flags = [f for f in flags if f is not None]
-    if not flags:
-        return UNTESTABLE
-    return REPRODUCED if all(flags) else PARTLY if any(flags) else NOT
+def change(edir_a: Path, edir_b: Path, space: str, eps: float, acc_a: float, acc_b: float, n: int) -> tuple[int, str]:
+    """Direction (+1/0/-1) of accuracy from a to b: McNemar on the same images, else a two-proportion test."""
+    a, b = correct_bits(edir_a, space, eps), correct_bits(edir_b, space, eps)
+    if a is not None and b is not None and len(a) == len(b):
+        ob, oa = int((b & ~a).sum()), int((a & ~b).sum())
+        return stats.direction(stats.mcnemar_greater(ob, oa), stats.mcnemar_greater(oa, ob)), "McNemar"
+    ka, kb = acc_a * n / 100, acc_b * n / 100
+    return stats.direction(stats.proportion_greater(kb, n, ka, n), stats.proportion_greater(ka, n, kb, n)), "z-test"
 
 
 def build(profile: str, root: Path | None = None) -> dict:
@@ -73,100 +100,169 @@ def build(profile: str, root: Path | None = None) -> dict:
     def edir(dataset, epoch, a=arch):
         return root / dataset / a / f"e{epoch}"
 
-    def row(key, ours, model, note="", verdict=None, paper=None):
+    def row(key, ours, model, rule, verdict, note="", ci=None, n=None, paper=None):
         paper = pv[key]["value"] if paper is None and key in pv else paper
         numbers[key] = ours
-        rows.append({"id": key, "item": pv[key]["item"] if key in pv else pv["claims"][key],
-                     "paper": paper, "ours": None if ours is None else round(ours, 2), "model": model,
-                     "verdict": verdict or number_verdict(paper, ours), "note": note})
+        rows.append({"id": key, "item": pv[key]["item"] if key in pv else pv["claims"][key], "paper": paper,
+                     "ours": None if ours is None else round(ours, 2), "ci": None if ci is None else
+                     [round(ci[0], 2), round(ci[1], 2)], "n": n, "model": model, "rule": rule,
+                     "verdict": verdict, "note": note})
 
-    # --- Sec 3.1 numbers ------------------------------------------------------------------------------------
+    # --- Sec 3.1 numbers: accuracies with Wilson intervals, equivalence margins ------------------------------
     for dataset, eps in (("cifar10", 0.01), ("mnist", 0.34)):
-        att = _csv(edir(dataset, ep[100]) / "attack.csv")
+        d = edir(dataset, ep[100])
+        att, n = _csv(d / "attack.csv"), _n_images(d, "attack")
         model = f"{dataset}/{arch} @{ep[100]}"
-        row(f"{dataset}_clean_e100", _at(att, 0.0, "accuracy", space="pixel"), model)
-        pix = _at(att, eps, "accuracy", space="pixel")
-        norm = _at(att, eps, "accuracy", space="normalized")
-        numbers[f"{dataset}_fgsm_{eps}_e100_normalized"] = norm
-        row(f"{dataset}_fgsm_{eps}_e100", pix, model,
-            note=f"pixel space; normalized space gives {norm:.2f} %" if norm is not None else "pixel space")
+        for key, e, margin in ((f"{dataset}_clean_e100", 0.0, stats.accuracy_margin(pv[f"{dataset}_clean_e100"]["value"])),
+                               (f"{dataset}_fgsm_{eps}_e100", eps, FGSM_MARGIN)):
+            acc = _at(att, e, "accuracy", space="pixel")
+            ci = stats.wilson(acc * n / 100, n) if acc is not None and n else None
+            norm = _at(att, e, "accuracy", space="normalized") if e else None
+            if norm is not None:
+                numbers[f"{key}_normalized"] = norm
+            row(key, acc, model, f"95 % Wilson interval inside paper ± {margin:g} points", n=n, ci=ci,
+                verdict=number_verdict(pv[key]["value"], acc, *(ci or (None, None)), margin=margin),
+                note="pixel space" + (f"; normalized space gives {norm:.2f} %" if norm is not None else ""))
     # --- Sec 5/6: share of fragile kernels and Algorithm 1 at ε = 0.015 --------------------------------------
     for dataset, e in (("mnist", 10), ("cifar10", 50)):
         meta_path = edir(dataset, ep[e]) / "meta.json"
         meta = results.read_json(meta_path) if meta_path.exists() else None
         model = f"{dataset}/{arch} @{ep[e]}"
-        row(f"{dataset}_fraction_fragile_e{e}", 100 * meta["fraction_fragile"] if meta else None, model,
-            verdict=number_verdict(37, 100 * meta["fraction_fragile"], tol=5) if meta else None)
+        frac = 100 * meta["fraction_fragile"] if meta else None
+        row(f"{dataset}_fraction_fragile_e{e}", frac, model,
+            f"|ours − paper| ≤ {FRAGILE_MARGIN:g} points (the 64 kernels are the whole layer: no sampling interval)",
+            number_verdict(37, frac, margin=FRAGILE_MARGIN),
+            note=f"{len(meta['fragile'])} of 64 kernels" if meta else "")
         tgt = _csv(edir(dataset, ep[e]) / "targeting.csv")
-        pct = _at(tgt, 0.015, "percent", space="pixel")
-        row(f"{dataset}_attacking_S_e{e}", pct, model, note="ε = 0.015 (the paper's filter ε), pixel space",
-            verdict=number_verdict(89, pct, tol=5) if pct is not None else None)
+        pct, cnt, n = (_at(tgt, 0.015, c, space="pixel") for c in ("percent", "fragile_count", "n"))
+        ci = stats.wilson(cnt, int(n)) if n else None
+        row(f"{dataset}_attacking_S_e{e}", pct, model, f"95 % Wilson interval inside paper ± {TARGETING_MARGIN:g} points",
+            number_verdict(89, pct, *(ci or (None, None)), margin=TARGETING_MARGIN), ci=ci,
+            n=None if n is None else int(n), note="ε = 0.015 (the paper's filter ε), pixel space")
     for key in ("csg_cifar10", "csg_mnist"):
-        row(key, None, "—", note="cited by the paper from Branchaud-Charron et al. (2019); not recomputed here",
-            verdict="not recomputed (cited)")
+        row(key, None, "—", "—", "not recomputed (cited)",
+            note="cited by the paper from Branchaud-Charron et al. (2019); not recomputed here")
     # --- claims ---------------------------------------------------------------------------------------------
     epochs = list(p.epochs)
-    att = {e: _csv(edir("cifar10", e) / "attack.csv") for e in epochs}
-    clean = [_at(att[e], 0.0, "accuracy", space="pixel") for e in epochs]
-    attacked = [_at(att[e], 0.01, "accuracy", space="pixel") for e in epochs]
-    mono = lambda xs: None if None in xs or len(xs) < 2 else all(b > a for a, b in zip(xs, xs[1:]))
-    row("accuracy_grows", None, f"cifar10/{arch} @{epochs}", verdict=_share([mono(clean), mono(attacked)]),
-        note=f"clean {[round(c, 1) for c in clean if c is not None]}, ε=0.01 "
-             f"{[round(a, 1) for a in attacked if a is not None]}")
-    tg = {e: _csv(edir("cifar10", e) / "targeting.csv") for e in epochs}
-    grows, small = [], {}
+    dirs = {e: edir("cifar10", e) for e in epochs}
+    att = {e: _csv(dirs[e] / "attack.csv") for e in epochs}
+    have = [e for e in epochs if att[e] is not None]
+    steps, notes = [], []
+    for eps in (0.0, 0.01):
+        accs = {e: _at(att[e], eps, "accuracy", space="pixel") for e in have}
+        for a, b in zip(have, have[1:]):
+            s, how = change(dirs[a], dirs[b], "pixel", eps, accs[a], accs[b], _n_images(dirs[b], "attack"))
+            steps.append(s)
+            notes.append(f"ε={eps:g} @{a}→@{b}: {accs[a]:.1f}→{accs[b]:.1f} ({'↑' if s > 0 else '↓' if s < 0 else '='})")
+    row("accuracy_grows", None, f"cifar10/{arch} @{have}",
+        "every step between checkpoints significantly up (one-sided McNemar on the same images, p < 0.05)",
+        stats.all_up(steps) if len(have) == len(epochs) else PENDING if len(have) < 2 else stats.all_up(steps),
+        note="; ".join(notes) + ("" if len(have) == len(epochs) else f" (epochs {sorted(set(epochs) - set(have))} pending)"))
+    tg = {e: _csv(dirs[e] / "targeting.csv") for e in epochs}
+    grows, notes, small = [], [], {}
     for e in epochs:
         df = tg[e]
         if df is None:
             continue
         df = df[df["space"] == "pixel"].sort_values("epsilon")
-        grows.append(df["percent"].iloc[-1] > df["percent"].iloc[0])
-        small[e] = df[df["epsilon"] <= 1e-3]["percent"].mean()
-    row("targeting_grows_with_eps", None, f"cifar10/{arch} @{epochs}", verdict=_share(grows),
-        note="largest vs smallest ε of the log grid, per epoch")
-    balanced = None if len(small) < 2 else abs(small[epochs[-1]] - 50) < abs(small[epochs[0]] - 50)
-    row("late_model_balanced", None, f"cifar10/{arch} @{epochs[0]} vs @{epochs[-1]}", verdict=_share([balanced]),
-        note="mean % attacking S over ε ≤ 1e-3: " + ", ".join(f"@{e}: {v:.1f}" for e, v in small.items()))
+        lo_, hi_ = df.iloc[0], df.iloc[-1]
+        grows.append(stats.direction(stats.proportion_greater(hi_["fragile_count"], hi_["n"], lo_["fragile_count"], lo_["n"]),
+                                     stats.proportion_greater(lo_["fragile_count"], lo_["n"], hi_["fragile_count"], hi_["n"])))
+        notes.append(f"@{e}: {lo_['percent']:.1f} % → {hi_['percent']:.1f} %")
+        sm = df[df["epsilon"] <= 1e-3]
+        small[e] = (sm["fragile_count"].sum(), sm["n"].sum())
+    row("targeting_grows_with_eps", None, f"cifar10/{arch} @{epochs}",
+        "at every epoch, % at the largest ε significantly above % at the smallest (two-proportion z-test)",
+        stats.all_up(grows) if grows else PENDING, note="; ".join(notes))
+    if epochs[0] in small and epochs[-1] in small:
+        dist = {e: sorted(abs(v - 50) for v in stats.wilson(*small[e])) for e in (epochs[0], epochs[-1])}
+        ci_e, ci_l = stats.wilson(*small[epochs[0]]), stats.wilson(*small[epochs[-1]])
+        far = lambda ci: max(abs(ci[0] - 50), abs(ci[1] - 50))            # noqa: E731
+        near = lambda ci: 0.0 if ci[0] <= 50 <= ci[1] else min(abs(ci[0] - 50), abs(ci[1] - 50))  # noqa: E731
+        verdict = REPRODUCED if far(ci_l) < near(ci_e) else NOT if far(ci_e) < near(ci_l) else INCONCLUSIVE
+        note = (f"% attacking S pooled over ε ≤ 1e-3: @{epochs[0]} [{ci_e[0]:.1f}, {ci_e[1]:.1f}], "
+                f"@{epochs[-1]} [{ci_l[0]:.1f}, {ci_l[1]:.1f}]")
+        del dist
+    else:
+        verdict, note = PENDING, "needs the first and last checkpoint"
+    row("late_model_balanced", None, f"cifar10/{arch} @{epochs[0]} vs @{epochs[-1]}",
+        "the last epoch's 95 % interval lies wholly closer to 50 % than the first epoch's", verdict, note=note)
     dfn = _csv(edir("mnist", ep[10]) / "defence.csv")
     if dfn is not None:
         o = dfn[dfn["model"] == "original"].set_index("epsilon")
         f = dfn[dfn["model"] == "filtered"].set_index("epsilon")
-        lower = (f["targeting_percent"] < o["targeting_percent"]).mean()
+        pos = [e for e in o.index if e > 0]          # at ε = 0 nothing is perturbed: both are 0 % by definition
+        ns = o["n"] if "n" in o else pd.Series(_n_images(edir("mnist", ep[10]), "targeting") or 0, index=o.index)
+        cnt = lambda d, e: d.loc[e, "targeting_count"] if "targeting_count" in d else d.loc[e, "targeting_percent"] * ns[e] / 100  # noqa: E731
+        dirs_ = [stats.direction(stats.proportion_greater(cnt(o, e), ns[e], cnt(f, e), ns[e]),
+                                 stats.proportion_greater(cnt(f, e), ns[e], cnt(o, e), ns[e])) for e in pos]
+        lower, higher = dirs_.count(1), dirs_.count(-1)
+        verdict = REPRODUCED if higher == 0 and lower >= len(pos) / 2 else NOT if higher > lower else INCONCLUSIVE
         row("filter_lowers_targeting", None, f"mnist/{arch} @{ep[10]}",
-            verdict=REPRODUCED if lower >= 0.8 else PARTLY if lower > 0 else NOT,
-            note=f"filtered below original at {100 * lower:.0f} % of ε values")
+            "filtered significantly lower at ≥ half the ε > 0 and higher at none (two-proportion z-test per ε); "
+            "more often higher than lower: not reproduced", verdict,
+            note=f"of {len(pos)} ε > 0: lower at {lower}, higher at {higher}, no significant difference at "
+                 f"{len(pos) - lower - higher}")
         acc_o, acc_f = _at(dfn, 0.015, "accuracy", model="original"), _at(dfn, 0.015, "accuracy", model="filtered")
         numbers["mnist_filter_acc_original_0.015"], numbers["mnist_filter_acc_filtered_0.015"] = acc_o, acc_f
         cl_o, cl_f = _at(dfn, 0.0, "accuracy", model="original"), _at(dfn, 0.0, "accuracy", model="filtered")
+        if "only_filtered" in dfn:
+            of, oo = int(_at(dfn, 0.015, "only_filtered", model="original")), int(_at(dfn, 0.015, "only_original", model="original"))
+            p_up, p_down = stats.mcnemar_greater(of, oo), stats.mcnemar_greater(oo, of)
+            verdict = {1: REPRODUCED, -1: NOT, 0: INCONCLUSIVE}[stats.direction(p_up, p_down)]
+            test = f"McNemar: {of} images right only when filtered, {oo} only when original, p = {min(p_up, p_down):.3g}"
+        else:
+            verdict, test = PENDING, "per-image pairs not recorded (re-run the filter step)"
         row("filter_improves_robustness", None, f"mnist/{arch} @{ep[10]}",
-            verdict=REPRODUCED if acc_f > acc_o else NOT,
-            note=f"FGSM ε=0.015: original {acc_o:.2f} %, filtered {acc_f:.2f} %; clean {cl_o:.2f} → {cl_f:.2f} %")
+            "filtered FGSM accuracy at ε = 0.015 significantly above the original's (one-sided exact McNemar, "
+            "same images, p < 0.05); significantly below: not reproduced", verdict,
+            note=f"FGSM ε=0.015: original {acc_o:.2f} %, filtered {acc_f:.2f} %; clean {cl_o:.2f} → {cl_f:.2f} %; "
+                 f"damage (clean − attacked) {cl_o - acc_o:.2f} → {cl_f - acc_f:.2f} points; {test}")
     else:
-        row("filter_lowers_targeting", None, "—", verdict=UNTESTABLE)
-        row("filter_improves_robustness", None, "—", verdict=UNTESTABLE)
+        row("filter_lowers_targeting", None, "—", "—", PENDING)
+        row("filter_improves_robustness", None, "—", "—", PENDING)
     n_fragile = {}
     for a in p.archs:
         m = [edir("cifar10", e, a) / "meta.json" for e in epochs]
         if all(x.exists() for x in m):
             n_fragile[a] = sum(len(results.read_json(x)["fragile"]) for x in m) / len(m)
-    if len(n_fragile) >= 2:
-        vals = [n_fragile[a] for a in p.archs if a in n_fragile]
-        row("fragile_grows_with_depth", None, "cifar10/" + "→".join(n_fragile), verdict=_share([mono(vals)]),
+    if len(n_fragile) == len(p.archs) >= 3:
+        vals = [n_fragile[a] for a in sorted(p.archs, key=lambda a: int(a[6:]))]
+        verdict = REPRODUCED if all(b >= a + 1 for a, b in zip(vals, vals[1:])) else \
+            NOT if any(b <= a - 1 for a, b in zip(vals, vals[1:])) else INCONCLUSIVE
+        row("fragile_grows_with_depth", None, "cifar10/" + "→".join(n_fragile),
+            "mean # fragile kernels over epochs up by ≥ 1 kernel at each step (down by ≥ 1: not reproduced)", verdict,
             note="mean # fragile over epochs: " + ", ".join(f"{a} {v:.1f}" for a, v in n_fragile.items()))
     else:
-        row("fragile_grows_with_depth", None, "—", verdict=UNTESTABLE, note="needs ResNet-18/50/101 (paper profile)")
-    means = {}
-    for dataset in ("cifar10", "mnist"):
-        m = [edir(dataset, e) / "meta.json" for e in epochs]
-        means[dataset] = [results.read_json(x)["mean"] for x in m if x.exists()]
-        numbers[f"{dataset}_mean_drop"] = means[dataset]
-    c, mn = means["cifar10"], means["mnist"]
-    sat = None if len(c) < 3 else (c[-1] >= c[0] and (c[-1] - c[-2]) < (c[1] - c[0]))
-    row("mean_drop_cifar_saturates", None, f"cifar10/{arch} @{epochs}", verdict=_share([sat]),
-        note="mean drop accuracy " + str([round(v, 2) for v in c]))
-    rf = None if len(mn) < 3 else (max(mn) > mn[0] and max(mn) > mn[-1])
-    row("mean_drop_mnist_rises_falls", None, f"mnist/{arch} @{epochs}", verdict=_share([rf]),
-        note="mean drop accuracy " + str([round(v, 2) for v in mn]))
+        row("fragile_grows_with_depth", None, "—", "needs ResNet-18/50/101", UNTESTABLE if len(p.archs) < 3 else PENDING,
+            note="needs ResNet-18/50/101 (paper profile)")
+    for dataset, key in (("cifar10", "mean_drop_cifar_saturates"), ("mnist", "mean_drop_mnist_rises_falls")):
+        metas = [results.read_json(edir(dataset, e) / "meta.json") for e in epochs if (edir(dataset, e) / "meta.json").exists()]
+        means = [m["mean"] for m in metas]
+        numbers[f"{dataset}_mean_drop"] = means
+        model = f"{dataset}/{arch} @{epochs}"
+        if len(metas) < 3:
+            row(key, None, model, "needs three checkpoints", PENDING if len(epochs) >= 3 else UNTESTABLE,
+                note="mean drop accuracy " + str([round(v, 2) for v in means]))
+            continue
+        # the SE of a mean of 64 drop accuracies on n images is at most that of one accuracy (they are correlated)
+        se = [np.sqrt(max(m["mean"] * (100 - m["mean"]), 1e-9) / m["params"]["n_images"]) for m in metas]
+        g1, g2 = means[1] - means[0], means[2] - means[1]
+        s1, s2 = np.hypot(se[0], se[1]), np.hypot(se[1], se[2])
+        up1, down1 = g1 > stats.Z * s1, g1 < -stats.Z * s1
+        up2, down2 = g2 > stats.Z * s2, g2 < -stats.Z * s2
+        if dataset == "cifar10":
+            plateau = abs(g2) + stats.Z * s2 <= PLATEAU
+            verdict = REPRODUCED if up1 and plateau else NOT if down1 or up2 and g2 > PLATEAU + stats.Z * s2 or down2 \
+                else INCONCLUSIVE
+            rule = (f"first gain significantly > 0 and last gain's 95 % interval inside ±{PLATEAU:g} points "
+                    "(still rising by more, or falling: not reproduced)")
+        else:
+            verdict = REPRODUCED if up1 and down2 else NOT if down1 or up2 else INCONCLUSIVE
+            rule = "first gain significantly > 0 and last gain significantly < 0 (z, SE of one accuracy)"
+        row(key, None, model, rule, verdict,
+            note=f"mean drop accuracy {[round(v, 2) for v in means]}; gains {g1:+.2f} ± {stats.Z * s1:.2f}, "
+                 f"{g2:+.2f} ± {stats.Z * s2:.2f}")
     out = {"profile": profile, "description": p.description, "reference_arch": arch,
            "reference_epochs": {str(k): v for k, v in ep.items()}, "rows": rows, "numbers": numbers,
            "provenance": _provenance(root)}
@@ -187,6 +283,8 @@ def _provenance(root: Path) -> dict:
 
 
 def table(summary: dict) -> pd.DataFrame:
-    """The claims table of the book: item, paper, ours, model, verdict, note."""
+    """The claims table of the book: item, paper, ours, interval, model, rule, verdict, note."""
     df = pd.DataFrame(summary["rows"])
-    return df[["item", "paper", "ours", "model", "verdict", "note"]]
+    df["interval"] = [None if not isinstance(c, list) else f"[{c[0]:.2f}, {c[1]:.2f}]" for c in df.get("ci", [None] * len(df))]
+    cols = ["item", "paper", "ours", "interval", "model", "rule", "verdict", "note"]
+    return df[[c for c in cols if c in df]]

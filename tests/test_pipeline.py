@@ -75,13 +75,10 @@ def test_unknown_profile_and_only_are_rejected():
 
 
 def test_number_verdicts():
-    assert summary.number_verdict(75.0, 76.5) == summary.REPRODUCED
-    assert summary.number_verdict(75.0, 80.0) == summary.PARTLY
-    assert summary.number_verdict(75.0, 60.0) == summary.NOT
-    assert summary._share([True, True]) == summary.REPRODUCED
-    assert summary._share([True, False]) == summary.PARTLY
-    assert summary._share([False, None]) == summary.NOT
-    assert summary._share([None]) == summary.UNTESTABLE
+    assert summary.number_verdict(75.0, 76.5, margin=2) == summary.REPRODUCED          # no interval: point rule
+    assert summary.number_verdict(75.0, 80.0, margin=2) == summary.NOT
+    assert summary.number_verdict(75.0, 75.5, 73.5, 77.5, margin=2) == summary.INCONCLUSIVE
+    assert summary.number_verdict(75.0, None) == summary.PENDING
 
 
 def test_summary_of_committed_smoke_results(tmp_path):

@@ -1,0 +1,151 @@
+"""Intervals, tests and every verdict rule of the claims table, on inputs whose right verdict is known."""
+import numpy as np
+import pytest
+
+from fnlib import results, stats, summary
+from fnlib.stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED
+
+
+def test_wilson_known_values():
+    lo, hi = stats.wilson(50, 100)
+    assert (round(lo, 2), round(hi, 2)) == (40.38, 59.62)
+    assert stats.wilson(0, 10)[0] == 0 and stats.wilson(10, 10)[1] == pytest.approx(100)
+    lo, hi = stats.wilson(981, 1000)                       # narrow near 100 %, never above it
+    assert 96.9 < lo < 98.1 < hi < 98.9
+
+
+def test_mcnemar_and_two_proportion_tests():
+    assert stats.mcnemar_greater(10, 0) == pytest.approx(0.5 ** 10)
+    assert stats.mcnemar_greater(0, 10) == pytest.approx(1.0)
+    assert stats.mcnemar_greater(5, 5) > 0.5 and stats.mcnemar_greater(0, 0) == 1.0
+    assert stats.proportion_greater(60, 100, 40, 100) == pytest.approx(0.00234, abs=1e-4)   # z = 2.83
+    assert stats.proportion_greater(40, 100, 60, 100) > 0.99
+
+
+def test_equivalence_rule_three_ways():
+    assert stats.equivalence(75.87, 74.5, 77.0, 2) == REPRODUCED
+    assert stats.equivalence(75.87, 60.0, 63.0, 2) == NOT
+    assert stats.equivalence(75.87, 72.0, 76.0, 2) == INCONCLUSIVE
+    assert stats.accuracy_margin(99.42) == pytest.approx(0.29)
+    assert stats.accuracy_margin(75.87) == 2.0
+
+
+def test_all_up_and_combine():
+    assert stats.all_up([1, 1]) == REPRODUCED
+    assert stats.all_up([1, 0]) == INCONCLUSIVE
+    assert stats.all_up([1, -1]) == NOT
+    assert stats.combine([REPRODUCED, INCONCLUSIVE]) == INCONCLUSIVE
+    assert stats.combine([REPRODUCED, NOT]) == NOT
+    assert stats.combine([PENDING]) == stats.UNTESTABLE
+
+
+# ---- the claims of summary.build on hand-made results files (quick profile: epochs 1, 3, 5) -----------------
+N = 1000
+EPS_LOG = [0.0001, 0.001, 0.015, 0.1]
+
+
+def write_epoch(root, dataset, epoch, clean=70.0, fgsm=50.0, mean=60.0, fragile=24, small=50.0, large=90.0,
+                seed=0, n_rank=N):
+    d = root / dataset / "resnet18" / f"e{epoch}"
+    rng = np.random.default_rng(seed + epoch)
+    eps = [0.0, 0.01, 0.015, 0.34]
+    results.write_csv([{"space": "pixel", "epsilon": e, "accuracy": clean if e == 0 else fgsm} for e in eps],
+                      d / "attack.csv")
+    results.write_json({"params": {"n_images": N}}, d / "attack.json")
+    bits = [np.zeros(N, bool) for _ in eps]
+    for j, e in enumerate(eps):   # per-image correctness whose means are the accuracies above, random order
+        k = round((clean if e == 0 else fgsm) * N / 100)
+        bits[j][rng.permutation(N)[:k]] = True
+    np.savez(d / "attack_correct.npz", epsilons=np.array(eps), n=N, pixel=np.packbits(np.stack(bits), axis=1))
+    results.write_csv([{"space": "pixel", "epsilon": e, "n": N, "fragile_count": round((small if e <= 1e-3 else large) * N / 100),
+                        "percent": small if e <= 1e-3 else large, "layer": "conv1"} for e in EPS_LOG],
+                      d / "targeting.csv")
+    results.write_json({"mean": mean, "fraction_fragile": fragile / 64, "fragile": list(range(fragile)),
+                        "null": list(range(fragile, 64)), "params": {"n_images": n_rank}}, d / "meta.json")
+    return d
+
+
+def write_defence(d, only_filtered=60, only_original=20, orig_t=(0.0, 60.0, 80.0), filt_t=(0.0, 40.0, 60.0)):
+    rows = []
+    for model, t in (("original", orig_t), ("filtered", filt_t)):
+        for e, pct in zip([0.0, 0.015, 0.1], t):
+            rows.append({"model": model, "epsilon": e, "accuracy": 90.0 if e == 0 else 70.0, "targeting_percent": pct,
+                         "n": N, "targeting_count": round(pct * N / 100), "only_original": only_original,
+                         "only_filtered": only_filtered})
+    results.write_csv(rows, d / "defence.csv")
+
+
+def build(tmp_path, cifar=None, mnist=None, defence=None):
+    root = tmp_path / "quick"
+    for dataset, per_epoch in (("cifar10", cifar or {}), ("mnist", mnist or {})):
+        for e in (1, 3, 5):
+            d = write_epoch(root, dataset, e, **per_epoch.get(e, {}))
+            if dataset == "mnist" and e == 1:
+                write_defence(d, **(defence or {}))
+    return {r["id"]: r for r in summary.build("quick", root=root)["rows"]}
+
+
+def test_accuracy_grows_three_ways(tmp_path):
+    up = {1: dict(clean=50, fgsm=30), 3: dict(clean=60, fgsm=40), 5: dict(clean=70, fgsm=50)}
+    assert build(tmp_path / "a", cifar=up)["accuracy_grows"]["verdict"] == REPRODUCED
+    flat = {1: dict(clean=50, fgsm=30), 3: dict(clean=60, fgsm=40), 5: dict(clean=60.5, fgsm=40.5)}
+    assert build(tmp_path / "b", cifar=flat)["accuracy_grows"]["verdict"] == INCONCLUSIVE
+    down = {1: dict(clean=50, fgsm=30), 3: dict(clean=60, fgsm=40), 5: dict(clean=50, fgsm=40)}
+    assert build(tmp_path / "c", cifar=down)["accuracy_grows"]["verdict"] == NOT
+
+
+def test_mean_drop_saturates_needs_a_plateau(tmp_path):
+    still_rising = {1: dict(mean=21.8), 3: dict(mean=41.0), 5: dict(mean=53.0)}      # the issue's example
+    assert build(tmp_path / "a", cifar=still_rising)["mean_drop_cifar_saturates"]["verdict"] == NOT
+    plateau = {e: dict(mean=m, n_rank=10000) for e, m in ((1, 40.0), (3, 55.0), (5, 55.2))}   # paper's n
+    assert build(tmp_path / "b", cifar=plateau)["mean_drop_cifar_saturates"]["verdict"] == REPRODUCED
+    small_n = {1: dict(mean=40.0), 3: dict(mean=55.0), 5: dict(mean=55.2)}   # 1,000 images cannot show a plateau
+    assert build(tmp_path / "d", cifar=small_n)["mean_drop_cifar_saturates"]["verdict"] == INCONCLUSIVE
+    unclear = {1: dict(mean=40.0), 3: dict(mean=55.0), 5: dict(mean=57.5)}
+    assert build(tmp_path / "c", cifar=unclear)["mean_drop_cifar_saturates"]["verdict"] == INCONCLUSIVE
+
+
+def test_mean_drop_rises_then_falls(tmp_path):
+    rf = {1: dict(mean=80.0), 3: dict(mean=95.0), 5: dict(mean=90.0)}
+    assert build(tmp_path / "a", mnist=rf)["mean_drop_mnist_rises_falls"]["verdict"] == REPRODUCED
+    rising = {1: dict(mean=80.0), 3: dict(mean=90.0), 5: dict(mean=95.0)}
+    assert build(tmp_path / "b", mnist=rising)["mean_drop_mnist_rises_falls"]["verdict"] == NOT
+    flat_end = {1: dict(mean=80.0), 3: dict(mean=95.0), 5: dict(mean=94.8)}
+    assert build(tmp_path / "c", mnist=flat_end)["mean_drop_mnist_rises_falls"]["verdict"] == INCONCLUSIVE
+
+
+def test_filter_claims(tmp_path):
+    rows = build(tmp_path / "a")
+    assert rows["filter_improves_robustness"]["verdict"] == REPRODUCED          # 60 vs 20 discordant pairs
+    assert rows["filter_lowers_targeting"]["verdict"] == REPRODUCED
+    assert "lower at 2" in rows["filter_lowers_targeting"]["note"]             # ε = 0 is not counted
+    rows = build(tmp_path / "b", defence=dict(only_filtered=20, only_original=60, filt_t=(0.0, 80.0, 95.0)))
+    assert rows["filter_improves_robustness"]["verdict"] == NOT
+    assert rows["filter_lowers_targeting"]["verdict"] == NOT
+    rows = build(tmp_path / "c", defence=dict(only_filtered=22, only_original=20, filt_t=(0.0, 59.0, 79.0)))
+    assert rows["filter_improves_robustness"]["verdict"] == INCONCLUSIVE
+    assert rows["filter_lowers_targeting"]["verdict"] == INCONCLUSIVE
+
+
+def test_targeting_and_balance_claims(tmp_path):
+    rows = build(tmp_path / "a", cifar={1: dict(small=80.0), 5: dict(small=52.0)})
+    assert rows["targeting_grows_with_eps"]["verdict"] == REPRODUCED
+    assert rows["late_model_balanced"]["verdict"] == REPRODUCED
+    rows = build(tmp_path / "b", cifar={1: dict(small=52.0), 5: dict(small=80.0)})
+    assert rows["late_model_balanced"]["verdict"] == NOT
+    rows = build(tmp_path / "c", cifar={1: dict(small=55.0), 5: dict(small=53.0)})
+    assert rows["late_model_balanced"]["verdict"] == INCONCLUSIVE
+    rows = build(tmp_path / "d", cifar={e: dict(small=90.0, large=20.0) for e in (1, 3, 5)})
+    assert rows["targeting_grows_with_eps"]["verdict"] == NOT
+
+
+def test_number_rows_use_intervals_and_margins(tmp_path):
+    rows = build(tmp_path / "a", cifar={5: dict(clean=75.5, fgsm=58.9)}, mnist={5: dict(clean=98.0)})
+    r = rows["cifar10_clean_e100"]
+    assert r["verdict"] == INCONCLUSIVE and r["ci"][0] < 75.5 < r["ci"][1] and r["n"] == N   # ±2.7 > margin 2
+    assert rows["mnist_clean_e100"]["verdict"] == NOT        # 98.0 %: 3.4× the paper's error rate
+    rows = build(tmp_path / "b", mnist={5: dict(clean=99.4)})
+    assert rows["mnist_clean_e100"]["verdict"] == INCONCLUSIVE   # n = 1000 cannot resolve 0.29 points
+    assert rows["mnist_fraction_fragile_e10"]["verdict"] == REPRODUCED      # 24/64 = 37.5 %, paper 37 ± 5
+    rows = build(tmp_path / "c", mnist={1: dict(fragile=40)})
+    assert rows["mnist_fraction_fragile_e10"]["verdict"] == NOT             # 62.5 %
