@@ -41,6 +41,8 @@ if str(ROOT) not in sys.path:  # run from a checkout where fnlib is not pip-inst
 from fnlib import attacks as fattacks  # noqa: E402
 from fnlib import data as fdata  # noqa: E402
 from fnlib import models as fmodels  # noqa: E402
+from fnlib import evaluate as fevaluate  # noqa: E402
+from fnlib import hardware as fhardware  # noqa: E402
 from fnlib import train as ftrain  # noqa: E402
 
 TORCHATTACKS_HINT = ("pip install --no-deps -r benchmarks/requirements.txt   "
@@ -242,7 +244,8 @@ def matmul_peak(device, dtype, n, iters) -> dict:
 
 
 def bench_training(args, device, xtr, ytr) -> tuple[dict, nn.Module]:
-    recipe = ftrain.Recipe(epochs=1, batch_size=args.batch, seed=args.seed)
+    recipe = ftrain.Recipe(epochs=1, batch_size=args.batch, seed=args.seed,
+                           precision="bf16" if device.type == "cuda" else "fp32")
     ftrain.seed_everything(args.seed)
     paper = fmodels.build(args.arch, args.dataset)
     conv = Conventional(paper).to(device, memory_format=torch.contiguous_format)
@@ -301,6 +304,52 @@ def bench_training(args, device, xtr, ytr) -> tuple[dict, nn.Module]:
            "matmul_peak": peak, "loops": rows,
            "speedup": rows["fnlib"]["images_per_s"] / rows["dataloader"]["images_per_s"]}
     return out, paper
+
+
+# ------------------------------------------------------------------------------ paper-scale precision
+
+def bench_precision(args, device, xtr, ytr) -> dict:
+    """ResNet-50 training in fp32 and in the precision the paper profile picks here, eval in fp32 (and bf16)."""
+    chosen = fhardware.resolve_precision("auto", device)
+    n = min(len(xtr), args.precision_n)
+    x, y = xtr[:n], ytr[:n]
+    fwd = None
+    out = {"arch": "resnet50", "images": n, "batch": args.batch, "chosen": chosen,
+           "native_cpu_bf16": fhardware.native_cpu_bf16(), "train": {}, "eval": {}}
+    for prec in dict.fromkeys(["fp32", chosen]):
+        ftrain.seed_everything(args.seed)
+        model = fmodels.build("resnet50", args.dataset)
+        recipe = ftrain.Recipe(epochs=1, batch_size=args.batch, seed=args.seed, precision=prec)
+        ftrain.fit(model, x[:args.batch], y[:args.batch], recipe=recipe, device=device, progress=False)  # warm-up
+        runs = [time_fit(model, x, y, recipe, device)["epoch_seconds"] for _ in range(args.repeats)]
+        out["train"][prec] = n / statistics.median(runs)
+        if fwd is None:
+            fwd = forward_flops_per_image(model, x, min(64, n), device)
+    model.eval()
+    for prec in ("fp32", "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=prec == "bf16"):
+            fevaluate.predict(model, x[:args.batch], batch_size=args.batch)                   # warm-up
+            sync(device)
+            t0 = time.perf_counter()
+            fevaluate.predict(model, x, batch_size=500)
+            sync(device)
+        out["eval"][prec] = n / (time.perf_counter() - t0)
+    peaks = {d: matmul_peak(device, getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[d]), args.matmul_n,
+                            args.matmul_iters)["flops_per_s"] for d in ("fp32", "bf16")}
+    out.update(train_flops_per_image=3 * fwd, peaks=peaks, ratio=out["train"][chosen] / out["train"]["fp32"],
+               fraction_of_peak={p: 3 * fwd * r / peaks[p] for p, r in out["train"].items()})
+    return out
+
+
+def print_precision(pr: dict) -> None:
+    print(f"\n(c) ResNet-50 / paper profile path: training precision here = {pr['chosen']} "
+          f"(native CPU bf16: {pr['native_cpu_bf16']}); {pr['images']} images, batch {pr['batch']}")
+    for p, r in pr["train"].items():
+        print(f"  train {p:<5} {r:8.1f} img/s   {100 * pr['fraction_of_peak'][p]:5.1f} % of the {p} matmul peak "
+              f"({fmt_rate(pr['peaks'][p])})")
+    print(f"  chosen / fp32 training ratio: {pr['ratio']:.2f}x")
+    for p, r in pr["eval"].items():
+        print(f"  eval  {p:<5} {r:8.1f} img/s" + ("   (the steps evaluate in fp32)" if p == "fp32" else ""))
 
 
 # ---------------------------------------------------------------------------------------------- attack
@@ -429,7 +478,7 @@ def print_summary(res: dict) -> None:
 # ------------------------------------------------------------------------------------------------- main
 
 QUICK = dict(arch="resnet18", dataset="cifar10", n_train=1024, batch=256, attack_n=64, repeats=1,
-             warmup_steps=1, attack_repeats=3, matmul_n=2048, matmul_iters=5)
+             warmup_steps=1, attack_repeats=3, matmul_n=2048, matmul_iters=5, precision_n=512)
 
 
 def parse_args(argv=None):
@@ -457,6 +506,9 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true",
                    help="resnet18, cifar10, 1024 images, batch 256, 64 attack images, 1 repeat (~1-2 min on 2 CPU cores)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON to PATH")
+    p.add_argument("--precision-n", type=int, default=None,
+                   help="images for (c), ResNet-50 fp32 vs the paper profile's precision (default 1024; --quick 512)")
+    p.add_argument("--no-precision", action="store_true", help="skip (c)")
     return p.parse_args(argv)
 
 
@@ -464,7 +516,8 @@ def fill_defaults(args, device):
     cuda = device.type == "cuda"
     normal = dict(arch="resnet18", dataset="cifar10", n_train=20480 if cuda else 2048, batch=512,
                   attack_n=1024 if cuda else 256, repeats=3 if cuda else 1, warmup_steps=5,
-                  attack_repeats=10, matmul_n=8192 if cuda else 2048, matmul_iters=20 if cuda else 5)
+                  attack_repeats=10, matmul_n=8192 if cuda else 2048, matmul_iters=20 if cuda else 5,
+                  precision_n=8192 if cuda else 1024)
     preset = dict(normal, **QUICK) if args.quick else normal
     if args.quick and cuda:
         preset.update(matmul_n=8192, matmul_iters=10)
@@ -482,7 +535,7 @@ def fill_defaults(args, device):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     try:
-        device = ftrain.resolve_device(args.device)
+        device = fhardware.resolve_device(args.device)
     except ValueError as e:
         sys.exit(f"error: {e}")
     args = fill_defaults(args, device)
@@ -505,8 +558,11 @@ def main(argv=None) -> dict:
     print_training(training, device)
     attack = bench_attack(args, device, model, xte, yte)
     print_attack(attack)
+    precision = None if args.no_precision else bench_precision(args, device, xtr, ytr)
+    if precision:
+        print_precision(precision)
     meta["total_seconds"] = time.perf_counter() - t_start
-    res = {"meta": meta, "training": training, "attack": attack}
+    res = {"meta": meta, "training": training, "attack": attack, "precision": precision}
     print_summary(res)
     print(f"total {meta['total_seconds']:.0f} s")
     if args.json:

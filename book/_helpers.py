@@ -118,10 +118,11 @@ def where_computed() -> str:
         total = max(PROFILE_SPEC.epochs) if PROFILE_SPEC is not None else info.get("epochs_done")
         done = info.get("epochs_done") or total
         landed = sorted(int(p.name[1:]) for p in run_dir(dataset, arch).glob("e*") if (p / "attack.csv").exists())
-        hours = (info.get("train_seconds") or 0) / 3600
+        secs = info.get("train_seconds") or 0
+        took = f"{secs / 3600:.2f} h" if secs >= 3600 else f"{secs / 60:.1f} min"
         cpus = ", ".join(info.get("cpus") or [info.get("cpu", "?")])
         where = info.get("gpu") or cpus
-        lines.append(f"- {name}: trained {done} of {total} epochs in {hours:.2f} h on {where} "
+        lines.append(f"- {name}: trained {done} of {total} epochs in {took} on {where} "
                      f"({info.get('precision', 'fp32')} training, fp32 evaluation, {info.get('cpu_threads', '?')} "
                      f"threads); results landed for epoch(s) {', '.join(map(str, landed)) or 'none yet'}"
                      + ("" if done >= total else " — **in progress**"))

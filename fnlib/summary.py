@@ -283,8 +283,8 @@ def _provenance(root: Path) -> dict:
 
 
 def table(summary: dict) -> pd.DataFrame:
-    """The claims table of the book: item, paper, ours, interval, model, rule, verdict, note."""
+    """The claims table of the book: item, paper, ours, interval, verdict, model, rule, note."""
     df = pd.DataFrame(summary["rows"])
-    df["interval"] = [None if not isinstance(c, list) else f"[{c[0]:.2f}, {c[1]:.2f}]" for c in df.get("ci", [None] * len(df))]
-    cols = ["item", "paper", "ours", "interval", "model", "rule", "verdict", "note"]
+    df["interval"] = ["—" if not isinstance(c, list) else f"[{c[0]:.2f}, {c[1]:.2f}]" for c in df.get("ci", [None] * len(df))]
+    cols = ["item", "paper", "ours", "interval", "verdict", "model", "rule", "note"]
     return df[[c for c in cols if c in df]]
