@@ -37,19 +37,22 @@ STEP_MODULES = {"train": ("data", "models", "train", "evaluate", "results"),
                 "rank": ("data", "models", "kernels", "evaluate", "results"),
                 "attack": ("data", "models", "attacks", "results"),
                 "algorithm1": ("data", "models", "attacks", "targeting", "results"),
-                "filter": ("data", "models", "attacks", "targeting", "defence", "evaluate", "results")}
+                "filter": ("data", "models", "attacks", "targeting", "defence", "evaluate", "results"),
+                "controls": ("data", "models", "attacks", "targeting", "controls", "results")}
 STEP_FUNCTIONS = {"train": "train", "rank": "rank", "attack": "attack", "algorithm1": "algorithm1",
-                  "filter": "defence"}
+                  "filter": "defence", "controls": "controls"}
 # the profile values each step reads (its cache key covers these and nothing else of the profile)
 STEP_FIELDS = {"train": ("epochs", "train_limit", "test_limit", "seed", "batch_size", "lr", "precision"),
                "rank": ("drop", "rank_limit", "test_limit", "eval_batch"),
                "attack": ("spaces", "linear", "test_limit", "eval_batch"),
                "algorithm1": ("spaces", "log", "layer", "test_limit", "eval_batch"),
                "filter": ("spaces", "log", "layer", "filter_eps", "filter_mode", "n_sigma", "val_limit",
-                          "test_limit", "eval_batch")}
+                          "test_limit", "eval_batch"),
+               "controls": ("spaces", "log", "layer", "n_sets", "seed", "test_limit", "eval_batch")}
 OUTPUTS = {"train": ["train.csv", "train.json"], "rank": ["kernel_drop.csv", "meta.json"],
-           "attack": ["attack.csv"], "algorithm1": ["targeting.csv"], "filter": ["defence.csv", "defence.json"]}
-ORDER = {"train": 0, "rank": 1, "attack": 2, "filter": 3, "algorithm1": 4}
+           "attack": ["attack.csv"], "algorithm1": ["targeting.csv"], "filter": ["defence.csv", "defence.json"],
+           "controls": ["controls.csv"]}
+ORDER = {"train": 0, "rank": 1, "attack": 2, "filter": 3, "algorithm1": 4, "controls": 5}
 
 
 def runs_root() -> Path:
@@ -123,7 +126,8 @@ def plan(profile: str, overrides: dict | None = None) -> list[Task]:
             kw = dict(profile=profile, dataset=dataset, arch=arch, epoch=epoch, overrides=overrides, weights=weights)
             train = Task("train", **kw)
             rank = Task("rank", deps=[train], **kw)
-            tasks += [train, rank, Task("attack", deps=[train], **kw), Task("algorithm1", deps=[train, rank], **kw)]
+            tasks += [train, rank, Task("attack", deps=[train], **kw), Task("algorithm1", deps=[train, rank], **kw),
+                      Task("controls", deps=[train, rank], **kw)]
             if epoch == p.filter_epoch:
                 tasks.append(Task("filter", deps=[train, rank], **kw))
     for t in tasks:

@@ -300,6 +300,38 @@ def fig2(run_dir, epochs=None, space="pixel", path=None, layer="conv1") -> Figur
     return _finish(fig, path)
 
 
+CONTROL_LABELS = {"algorithm1": "Algorithm 1 (FGSM, S by dropout)", "random_sign": "random ±1 sign, same L∞",
+                  "random_sets": "random S of size |S| (2.5-97.5 %)", "norm_sets": "S = largest-norm kernels",
+                  "per_norm": "distances ÷ kernel norm"}
+
+
+def controls(epoch_dir, path=None) -> Figure:
+    """The controls of Algorithm 1 (``controls.csv``): % of images with S_f > S_n vs ε for each control."""
+    epoch_dir = Path(epoch_dir)
+    df = pd.read_csv(epoch_dir / "controls.csv")
+    df = df[df["epsilon"] > 0]
+    with _style():
+        fig, axes = _figure(1, 1, figsize=(7.5, 4.0))
+        ax = axes[0][0]
+        for i, (name, label) in enumerate(CONTROL_LABELS.items()):
+            d = df[df["control"] == name].sort_values("epsilon")
+            if d.empty:
+                continue
+            line, = ax.plot(d["epsilon"], d["percent"], marker="*" if name == "algorithm1" else "o",
+                            ms=8 if name == "algorithm1" else 4, lw=2.2 if name == "algorithm1" else 1.2,
+                            label=label, color="black" if name == "algorithm1" else f"C{i}")
+            if name == "random_sets":
+                ax.fill_between(d["epsilon"], d["low"], d["high"], color=line.get_color(), alpha=0.15, lw=0)
+        ax.axhline(50, color="0.6", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("ε (log scale)")
+        ax.set_ylabel("examples with S_f > S_n (%)")
+        ax.set_ylim(-3, 103)
+        ax.legend(fontsize="small")
+        fig.suptitle(f"Controls of Algorithm 1 — {_run_label(epoch_dir.parent)} @{epoch_dir.name[1:]}")
+    return _finish(fig, path)
+
+
 # ---------------------------------------------------------------------------------------------- Fig 3
 def _fmt(v, spec=".4g"):
     try:

@@ -44,6 +44,7 @@ class Profile:
     filter_eps: float = 0.015               # ε at which σ_noise is searched (the paper filters at 0.015)
     filter_mode: str = "hard"
     n_sigma: int = 12
+    n_sets: int = 20                        # random kernel sets drawn by the controls of Algorithm 1
     device: str = "auto"
     precision: str = "auto"                 # training precision: auto | fp32 | bf16 (evaluation is fp32)
     seed: int = 0
@@ -96,7 +97,7 @@ def get(name: str, **overrides) -> Profile:
 
 # --set name=value: how each settable field is read from text
 _TUPLES = {"datasets": str, "archs": str, "epochs": int, "spaces": str, "log": float}
-_SCALARS = {"train_limit": int, "test_limit": int, "val_limit": int, "rank_limit": int, "n_sigma": int, "seed": int,
+_SCALARS = {"train_limit": int, "test_limit": int, "val_limit": int, "rank_limit": int, "n_sigma": int, "n_sets": int, "seed": int,
             "batch_size": int, "eval_batch": int, "lr": float, "filter_eps": float, "drop": str, "layer": str,
             "filter_mode": str, "device": str, "precision": str}
 

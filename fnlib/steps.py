@@ -9,7 +9,7 @@ from __future__ import annotations
 from . import profiles, results
 
 STEP_NOTEBOOKS = {"train": "01_train", "rank": "02_rank_kernels", "attack": "03_attack",
-                  "filter": "04_filter", "algorithm1": "05_algorithm1"}
+                  "filter": "04_filter", "algorithm1": "05_algorithm1", "controls": "06_controls"}
 
 
 def floats(value) -> list[float] | None:
@@ -295,3 +295,24 @@ def defence(progress=True, **kw):
                   n_val=len(yv), n_test=len(y))
     results.write_json(dict(s.provenance(epoch=s.epoch), **report), s.edir / "defence.json")
     return report, rows
+
+
+def controls(progress=True, **kw):
+    """Controls of Algorithm 1 over the log ε grid (:mod:`fnlib.controls`); writes ``e<E>/controls.csv``."""
+    from .controls import CONTROLS, algorithm1_controls
+    s = Step(**kw)
+    meta = s.ranking()
+    model = s.model()
+    x, y = s.load("test")
+    space = s.p.spaces[0]
+    if s.degenerate(meta):
+        rows = [{"control": c, "epsilon": e, "n": len(y), "percent": float("nan"), "low": float("nan"),
+                 "high": float("nan"), "layer": s.p.layer, "space": space} for c in CONTROLS for e in s.log()]
+    else:
+        rows = algorithm1_controls(model, x, y, meta["fragile"], meta["null"], s.log(), s.p.layer, space,
+                                   s.p.n_sets, s.p.seed, s.p.eval_batch, progress)
+    results.write_csv(rows, s.edir / "controls.csv", ["control", "epsilon", "n", "percent", "low", "high", "layer",
+                                                      "space"])
+    results.write_json(s.provenance(epoch=s.epoch, n_images=len(y), epsilons=s.log(), layer=s.p.layer, space=space,
+                                    n_sets=s.p.n_sets), s.edir / "controls.json")
+    return rows

@@ -1,5 +1,6 @@
 """The papermill pipeline's plan, cache keys and skip logic, and summary.json's verdict rules."""
 import json
+from pathlib import Path
 import shutil
 
 import pytest
@@ -10,7 +11,7 @@ from fnlib.results import PROJECT_ROOT
 
 def test_plan_orders_dependencies_and_covers_every_step():
     tasks = pipeline.plan("smoke")
-    assert len(tasks) == 2 * (2 * 4 + 1)       # per data set: 2 epochs × (train stage, rank, attack, alg1), filter
+    assert len(tasks) == 2 * (2 * 5 + 1)   # per data set: 2 epochs × (train stage, rank, attack, alg1, controls), filter
     seen = set()
     for t in tasks:
         for d in t.deps:
@@ -36,10 +37,11 @@ def changed(before, after):
 def test_each_key_covers_only_what_its_step_reads(monkeypatch):
     base = keys()
     assert changed(base, keys(filter_mode="clamp")) == ["04_filter"]
-    assert changed(base, keys(layer="bn1")) == ["04_filter", "05_algorithm1"]
-    assert changed(base, keys(drop="activation")) == ["02_rank_kernels", "04_filter", "05_algorithm1"]
-    assert changed(base, keys(spaces=("pixel",))) == ["03_attack", "04_filter", "05_algorithm1"]
-    every = ["01_train", "02_rank_kernels", "03_attack", "04_filter", "05_algorithm1"]
+    assert changed(base, keys(layer="bn1")) == ["04_filter", "05_algorithm1", "06_controls"]
+    assert changed(base, keys(drop="activation")) == ["02_rank_kernels", "04_filter", "05_algorithm1", "06_controls"]
+    assert changed(base, keys(spaces=("pixel",))) == ["03_attack", "04_filter", "05_algorithm1", "06_controls"]
+    assert changed(base, keys(n_sets=5)) == ["06_controls"]
+    every = ["01_train", "02_rank_kernels", "03_attack", "04_filter", "05_algorithm1", "06_controls"]
     assert changed(base, keys(lr=0.03)) == every                    # new weights: everything downstream
     assert changed(base, keys(device="cpu")) == []                  # where it runs is not what it computes
     # code: an edit to the attacks leaves training (and the ranking) alone; one to training changes all
@@ -98,7 +100,7 @@ def test_summary_of_committed_smoke_results(tmp_path):
 
 def test_unknown_steps_and_settings_are_rejected():
     from fnlib import profiles
-    with pytest.raises(ValueError, match="train, rank, attack, filter, algorithm1"):
+    with pytest.raises(ValueError, match="train, rank, attack, filter, algorithm1, controls"):
         pipeline.run("smoke", step=["attak"], dry_run=True, log=lambda *_: None)
     with pytest.raises(ValueError, match="not a setting"):
         profiles.parse_settings(["colour=red"])
@@ -112,3 +114,31 @@ def test_summary_of_a_profile_without_results_fails_and_writes_nothing(tmp_path)
     with pytest.raises(FileNotFoundError, match="python -m fnlib run --profile paper"):
         summary.build("paper", root=tmp_path / "paper")
     assert not (tmp_path / "paper").exists()
+
+
+def test_a_failed_notebook_never_replaces_the_committed_one(tmp_path, monkeypatch):
+    import papermill
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    t = next(t for t in pipeline.plan("smoke") if t.step == "attack")
+    t.output.parent.mkdir(parents=True)
+    t.output.write_text("committed")
+
+    def fail(src, out, **kw):
+        Path(out).write_text("half-written, with an error")
+        raise RuntimeError("kernel died")
+    monkeypatch.setattr(papermill, "execute_notebook", fail)
+    with pytest.raises(RuntimeError, match="kernel died"):
+        pipeline.execute(t, stream=False)
+    assert t.output.read_text() == "committed" and not pipeline.ledger_path(t).exists()
+    # run(): the failure is reported, later tasks of the same weights are skipped, the command fails
+    logs = []
+    with pytest.raises(RuntimeError, match="failed or were skipped"):
+        pipeline.run("smoke", only="mnist/resnet18", step=["attack", "algorithm1"], log=logs.append, stream=False)
+    assert any("✗" in line and "03_attack_e1 failed" in line for line in logs)
+
+
+def test_workdir_keeps_every_output_out_of_the_project(tmp_path, monkeypatch):
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    for t in pipeline.plan("smoke"):
+        for path in [t.output, t.checkpoint(), pipeline.ledger_path(t), *t.outputs()]:
+            assert tmp_path in path.parents, path

@@ -53,3 +53,22 @@ def test_overrides():
     with pytest.raises(ValueError, match="epsilon"):
         profiles.get("smoke", epsilon=0.1)
     assert profiles.get("quick").as_dict()["name"] == "quick"
+
+
+def test_single_values_work_wherever_a_list_is_accepted():
+    from fnlib import steps
+    assert steps.floats(0.1) == [0.1] and steps.floats("0.1") == [0.1] and steps.floats([0, 0.5]) == [0.0, 0.5]
+    assert steps.ints(5) == [5] and steps.words("pixel") == ["pixel"]
+    s = steps.Step("smoke", "mnist", "resnet18", epsilons=0.1, epochs=2, spaces="pixel")
+    assert s.linear() == [0.1] and s.p.epochs == (2,) and s.p.spaces == ("pixel",)
+
+
+def test_advice_for_a_missing_or_unknown_epoch_names_a_working_command(tmp_path, monkeypatch):
+    from fnlib import steps
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    s = steps.Step("smoke", "mnist", "resnet18", epoch=7)
+    with pytest.raises(FileNotFoundError, match=r"epoch 7 is not a checkpoint.*--set epochs=1,2,7"):
+        s.model()
+    s = steps.Step("smoke", "mnist", "resnet18", epoch=2)
+    with pytest.raises(FileNotFoundError, match=r"--only mnist/resnet18 --step train"):
+        s.model()

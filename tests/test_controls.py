@@ -1,0 +1,50 @@
+"""Controls for Algorithm 1: set means, random sets, and known answers on hand-built models."""
+import pytest
+import torch
+
+from fnlib import controls, targeting
+
+
+def test_set_means_and_fragile_wins_match_the_definition():
+    d = torch.tensor([[1.0, 2.0, 3.0, 10.0], [4.0, 0.0, 0.0, 0.0]])
+    masks = torch.tensor([[True, False, False, False], [False, False, False, True]])
+    assert torch.allclose(controls.set_means(d, masks), torch.tensor([[1.0, 10.0], [4.0, 0.0]]))
+    wins = controls.fragile_wins(d, masks)
+    assert wins.tolist() == [[False, True], [True, False]]
+    # equals Algorithm 1's own comparison for the paper's sets
+    assert torch.equal(wins[:, 0], targeting.attacks_fragile(d, [0], [1, 2, 3]))
+
+
+def test_random_masks_have_the_size_and_are_seeded():
+    m = controls.random_masks(64, 24, 10, seed=3)
+    assert m.shape == (10, 64) and (m.sum(1) == 24).all()
+    assert torch.equal(m, controls.random_masks(64, 24, 10, seed=3))
+    assert not torch.equal(m, controls.random_masks(64, 24, 10, seed=4))
+
+
+def test_norm_controls_on_a_model_whose_fragile_kernels_are_large(tiny, mnist_small):
+    """S = the big kernels: any perturbation moves them most, so the random sign scores like FGSM (100 %),
+    norm-chosen sets equal the paper's, and dividing by the norm removes the advantage."""
+    model = tiny(in_ch=1, channels=8, seed=0)
+    with torch.no_grad():
+        w = model.conv1.weight
+        w.copy_(w.sign() * 0.1)                               # every kernel the same size ...
+        w[:3] *= 20.0                                         # ... but kernels 0-2 twenty times larger
+    x, y = mnist_small
+    rows = controls.algorithm1_controls(model, x, y, [0, 1, 2], [3, 4, 5, 6, 7], [0.01], n_sets=30, space="normalized")
+    pct = {r["control"]: r for r in rows}
+    assert set(pct) == set(controls.CONTROLS)
+    assert pct["algorithm1"]["percent"] == 100.0
+    assert pct["random_sign"]["percent"] == 100.0
+    assert pct["norm_sets"]["percent"] == 100.0
+    assert pct["per_norm"]["percent"] < 100.0
+    assert pct["random_sets"]["low"] <= pct["random_sets"]["percent"] <= pct["random_sets"]["high"]
+    assert pct["random_sets"]["percent"] < 100.0
+    # the algorithm1 row is Algorithm 1 itself
+    (ref,) = targeting.algorithm1(model, x, y, [0, 1, 2], [3, 4, 5, 6, 7], [0.01], space="normalized")
+    assert pct["algorithm1"]["percent"] == ref["percent"]
+
+
+def test_controls_reject_bad_sets(tiny, mnist_small):
+    with pytest.raises(ValueError, match="non-empty"):
+        controls.algorithm1_controls(tiny(channels=8), *mnist_small, [], [0, 1], [0.1])
