@@ -26,6 +26,9 @@ examples:
 
 
 def main(argv=None) -> int:
+    for stream in (sys.stdout, sys.stderr):   # progress shows at once, also through a pipe or into a log file
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
     ap = argparse.ArgumentParser(prog="python -m fnlib", description=__doc__, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)

@@ -309,6 +309,9 @@ def controls(epoch_dir, path=None) -> Figure:
     """The controls of Algorithm 1 (``controls.csv``): % of images with S_f > S_n vs ε for each control."""
     epoch_dir = Path(epoch_dir)
     df = pd.read_csv(epoch_dir / "controls.csv")
+    main = df[df["control"] != "algorithm1"][["layer", "space"]].drop_duplicates()
+    if len(main):   # the controls' own layer and space (the other rows of algorithm1 are the layer × space views)
+        df = df.merge(main.iloc[:1], on=["layer", "space"])
     df = df[df["epsilon"] > 0]
     with _style():
         fig, axes = _figure(1, 1, figsize=(7.5, 4.0))
@@ -329,6 +332,30 @@ def controls(epoch_dir, path=None) -> Figure:
         ax.set_ylim(-3, 103)
         ax.legend(fontsize="small")
         fig.suptitle(f"Controls of Algorithm 1 — {_run_label(epoch_dir.parent)} @{epoch_dir.name[1:]}")
+    return _finish(fig, path)
+
+
+def layers_spaces(epoch_dir, path=None) -> Figure:
+    """Algorithm 1 at conv1 / bn1 / relu, with clipped (pixel) and unclipped (normalized) FGSM steps."""
+    epoch_dir = Path(epoch_dir)
+    df = pd.read_csv(epoch_dir / "controls.csv")
+    df = df[(df["control"] == "algorithm1") & (df["epsilon"] > 0)]
+    with _style():
+        fig, axes = _figure(1, 2, figsize=(11, 4.0), sharey=True)
+        for ax, space in zip(axes[0], ("pixel", "normalized")):
+            for i, layer in enumerate(("conv1", "bn1", "relu")):
+                d = df[(df["layer"] == layer) & (df["space"] == space)].sort_values("epsilon")
+                if len(d):
+                    ax.plot(d["epsilon"], d["percent"], marker="*", ms=7, lw=1.4, color=f"C{i}", label=layer)
+            ax.axhline(50, color="0.6", ls=":", lw=1)
+            ax.set_xscale("log")
+            ax.set_xlabel("ε (log scale)")
+            ax.set_title("pixel space: step clipped to [0, 1]" if space == "pixel" else
+                         "normalized space: unclipped step")
+            ax.legend(fontsize="small", title="f_L")
+        axes[0][0].set_ylabel("examples attacking S (%)")
+        axes[0][0].set_ylim(-3, 103)
+        fig.suptitle(f"Why Algorithm 1 moves with ε — {_run_label(epoch_dir.parent)} @{epoch_dir.name[1:]}")
     return _finish(fig, path)
 
 

@@ -298,7 +298,11 @@ def defence(progress=True, **kw):
 
 
 def controls(progress=True, **kw):
-    """Controls of Algorithm 1 over the log ε grid (:mod:`fnlib.controls`); writes ``e<E>/controls.csv``."""
+    """Controls of Algorithm 1 over the log ε grid (:mod:`fnlib.controls`); writes ``e<E>/controls.csv``.
+
+    Besides the controls (at the profile's layer and first space), Algorithm 1 itself at every layer
+    (conv1, bn1, relu) and in both spaces (pixel: clipped; normalized: unclipped), rows ``control=algorithm1``.
+    """
     from .controls import CONTROLS, algorithm1_controls
     s = Step(**kw)
     meta = s.ranking()
@@ -311,6 +315,15 @@ def controls(progress=True, **kw):
     else:
         rows = algorithm1_controls(model, x, y, meta["fragile"], meta["null"], s.log(), s.p.layer, space,
                                    s.p.n_sets, s.p.seed, s.p.eval_batch, progress)
+        # why the count moves with ε: Algorithm 1 at every layer (conv1, bn1, relu), clipped and unclipped steps
+        from .attacks import SPACES
+        from .models import LAYERS
+        from .targeting import algorithm1 as run
+        for layer in LAYERS:
+            for sp in SPACES:
+                if (layer, sp) != (s.p.layer, space):
+                    rows += [dict(r, control="algorithm1", low=r["percent"], high=r["percent"]) for r in
+                             run(model, x, y, meta["fragile"], meta["null"], s.log(), layer, sp, s.p.eval_batch)]
     results.write_csv(rows, s.edir / "controls.csv", ["control", "epsilon", "n", "percent", "low", "high", "layer",
                                                       "space"])
     results.write_json(s.provenance(epoch=s.epoch, n_images=len(y), epsilons=s.log(), layer=s.p.layer, space=space,

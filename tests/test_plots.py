@@ -216,3 +216,31 @@ def test_figures_leave_pyplot_empty(run_dir):
     plots.fig1(run_dir, 3)
     plots.fig2(run_dir)
     assert plt.get_fignums() == []
+
+
+def _controls_csv(d: Path):
+    rows = []
+    for c, pct in (("algorithm1", 80.0), ("random_sign", 79.0), ("random_sets", 50.0), ("norm_sets", 90.0),
+                   ("per_norm", 40.0)):
+        rows += [{"control": c, "epsilon": e, "n": 100, "percent": pct, "low": pct - 10, "high": pct + 10,
+                  "layer": "conv1", "space": "pixel"} for e in LOG]
+    for layer in ("conv1", "bn1", "relu"):
+        for space in ("pixel", "normalized"):
+            if (layer, space) != ("conv1", "pixel"):
+                rows += [{"control": "algorithm1", "epsilon": e, "n": 100, "percent": 60.0, "low": 60.0,
+                          "high": 60.0, "layer": layer, "space": space} for e in LOG]
+    d.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(d / "controls.csv", index=False)
+
+
+def test_controls_and_layer_figures(tmp_path):
+    d = tmp_path / "cifar10" / "resnet18" / "e1"
+    _controls_csv(d)
+    fig = plots.controls(d, path=tmp_path / "c.png")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")] == \
+        list(plots.CONTROL_LABELS.values())
+    assert all(len(line.get_xdata()) == len(LOG) for line in ax.get_lines()[:5])   # one layer/space only
+    assert (tmp_path / "c.png").stat().st_size > 0
+    fig = plots.layers_spaces(d)
+    assert [len(a.get_lines()) for a in fig.axes] == [4, 4]                        # 3 layers + the 50 % line
