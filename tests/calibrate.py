@@ -33,6 +33,9 @@ def spread(ref: Path, variant: Path) -> dict:
         for pattern, _ in FILES:
             for e in EPOCHS if "{e}" in pattern else (None,):
                 rel = Path(dataset, arch, pattern.format(e=e))
+                if not (variant / rel).exists():
+                    print(f"note: {variant / rel} missing, skipped")
+                    continue
                 a, b = pd.read_csv(variant / rel), pd.read_csv(ref / rel)
                 for col in a.columns:
                     if col in TOL:

@@ -6,13 +6,16 @@ tests then compare the numbers those runs wrote with the committed ones. They ru
 (``tests/conftest.py`` orders them last). Run alone (``pytest tests``), they first run the smoke profile
 into a scratch folder.
 
-Tolerances (``TOL``, absolute, in the unit of each column) come from the spread measured between the
-committed run (2 threads, full AVX-512 kernels, seed 0) and runs with ``OMP_NUM_THREADS=1``,
-``ONEDNN_MAX_CPU_ISA=AVX2``, ``ONEDNN_MAX_CPU_ISA=AVX512_CORE`` and seeds 1, 2, 3, on one machine
-(2026-11-25, ``python tests/calibrate.py``): a tolerance is the largest difference seen, times 1.5,
-rounded up. The smoke profile trains 1-2 epochs on 2,000 images and tests on 250, so one image is 0.4
-points and training is chaotic: the tolerances are wide. They still catch the planted bugs listed in the
-note of issue 7 (most are caught by the unit tests first).
+Tolerances (``TOL``, absolute, in the unit of each column) come from the spread measured on one machine
+(2026-11-25, ``python tests/calibrate.py``) between the committed run (2 threads, default oneDNN kernels,
+seed 0) and five variants: ``ONEDNN_MAX_CPU_ISA=AVX2``, ``ONEDNN_MAX_CPU_ISA=AVX512_CORE`` (identical to the
+default: spread 0) and seeds 1, 2, 3 (``OMP_NUM_THREADS=1`` was run too; its spread is in the issue note).
+A tolerance is the largest difference seen, times 1.5, rounded up. The smoke profile trains 1-2 epochs
+on 2,000 images and tests on 250, so its models are chaotic: the per-epoch training loss and accuracy
+repeat within a few points, but a test accuracy of the final model moves by up to 15 points with the
+kernel set or seed, and Algorithm 1's share of images swings between 0 % and 100 % (an untrained conv1
+puts every image on the same side). A tolerance that wide would test nothing, so those shares are
+checked for validity and internal consistency instead of closeness (:func:`test_results_agree_with_each_other`).
 """
 from __future__ import annotations
 
@@ -33,18 +36,18 @@ REF = PROJECT_ROOT / "results" / "smoke"
 RUNS = [("mnist", "resnet18"), ("cifar10", "resnet18")]
 EPOCHS = (1, 2)
 # measured max |Δ| over the six variants (see calibrate.py) → tolerance; the spread is written beside each
-TOL = {
-    "train_acc": 20.0,          # spread 12.8 points
-    "test_acc": 20.0,           # spread 12.4
-    "train_loss": 0.6,          # spread 0.37
-    "accuracy": 20.0,           # attack, kernel drop and defence accuracies: spread 13.6
-    "percent": 45.0,            # Algorithm 1 % of images: spread 29.6
-    "targeting_percent": 45.0,  # spread 29.6
-    "mean": 20.0,               # mean drop accuracy: spread 12.0
-    "base_accuracy": 20.0,      # spread 12.4
-    "fraction_fragile": 0.35,   # share of fragile kernels: spread 0.22
-    "alpha": 0.6,               # α of the filter: spread 0.36
+TOL = {                         # measured max |Δ| over the variants → tolerance (1.5 ×, rounded up)
+    "train_loss": 0.1,          # 0.061 (AVX2)
+    "train_acc": 3.0,           # 1.90 points (AVX2)
+    "test_acc": 23.0,           # 15.2 (seed 1); AVX2 alone 8.0
+    "accuracy": 33.0,           # attack / drop / defence accuracies: 21.5 (seed 1); AVX2 alone 14.5
+    "base_accuracy": 21.0,      # 14.0 (seed 1)
+    "mean": 20.0,               # mean drop accuracy: 12.7 (seed 1)
+    "fraction_fragile": 0.31,   # 0.203 (seed 3), i.e. 13 of 64 kernels
+    "alpha": 0.51,              # 0.336 (seed 1)
 }
+# not compared for closeness (spread 100 points, the whole range): Algorithm 1 and controls percentages
+SHARES = ("percent", "targeting_percent", "low", "high")
 STARTED = time.time()
 
 
@@ -111,10 +114,35 @@ def test_ranking_and_filter_match_the_committed_run(fresh, dataset, arch):
 
 
 def test_summary_rows_match_the_committed_run(fresh):
-    from fnlib import summary
+    from fnlib import stats, summary
     ours = summary.build("smoke", root=fresh)
     ref = json.loads((REF / "summary.json").read_text())
     assert [r["id"] for r in ours["rows"]] == [r["id"] for r in ref["rows"]]
     for a, b in zip(ours["rows"], ref["rows"]):
-        if isinstance(b["ours"], (int, float)):
-            assert a["ours"] == pytest.approx(b["ours"], abs=TOL["percent"]), a["id"]
+        assert a["rule"] == b["rule"] and a["model"] == b["model"], a["id"]
+        assert a["verdict"].split(" (")[0] in stats.__dict__.values() or a["verdict"].startswith("not recomputed")
+        if isinstance(b["ours"], (int, float)) and ("clean" in a["id"] or "fgsm" in a["id"]):
+            assert a["ours"] == pytest.approx(b["ours"], abs=TOL["accuracy"]), a["id"]
+
+
+@pytest.mark.parametrize("dataset,arch", RUNS)
+def test_results_agree_with_each_other(fresh, dataset, arch):
+    """Exact relations between files of one run, which no rounding can break."""
+    run = fresh / dataset / arch
+    train = pd.read_csv(run / "train.csv").set_index("epoch")
+    for e in EPOCHS:
+        att = pd.read_csv(run / f"e{e}" / "attack.csv")
+        clean = att[(att["space"] == "pixel") & (att["epsilon"] == 0)]["accuracy"].item()
+        assert clean == pytest.approx(train.loc[e, "test_acc"], abs=0.41)   # same model and images (≤ 1 image: batch size)
+        assert (att.groupby("space")["accuracy"].first() == clean).all()          # ε = 0 is clean in both spaces
+        tgt = pd.read_csv(run / f"e{e}" / "targeting.csv")
+        assert ((tgt["percent"] - 100 * tgt["fragile_count"] / tgt["n"]).abs() < 1e-3).all()
+        ctl = pd.read_csv(run / f"e{e}" / "controls.csv")
+        for col in SHARES[:1] + SHARES[2:]:
+            assert ctl[col].between(0, 100).all(), col
+        a1 = ctl[(ctl["control"] == "algorithm1")].merge(tgt, on=["epsilon", "layer", "space"])
+        assert len(a1) and (a1["percent_x"] - a1["percent_y"]).abs().max() < 1e-3   # controls' own Algorithm 1
+    dfn = pd.read_csv(run / "e1" / "defence.csv")
+    o = dfn[(dfn["model"] == "original") & (dfn["epsilon"] == 0)]["accuracy"].item()
+    assert o == pytest.approx(train.loc[1, "test_acc"], abs=0.41)
+    assert dfn["targeting_percent"].between(0, 100).all()
