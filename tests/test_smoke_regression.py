@@ -9,7 +9,7 @@ into a scratch folder.
 Tolerances (``TOL``, absolute, in the unit of each column) come from the spread measured on one machine
 (2026-11-25, ``python tests/calibrate.py``) between the committed run (2 threads, default oneDNN kernels,
 seed 0) and five variants: ``ONEDNN_MAX_CPU_ISA=AVX2``, ``ONEDNN_MAX_CPU_ISA=AVX512_CORE`` (identical to the
-default: spread 0) and seeds 1, 2, 3 (``OMP_NUM_THREADS=1`` was run too; its spread is in the issue note).
+default: spread 0), ``OMP_NUM_THREADS=1`` and seeds 1, 2, 3.
 A tolerance is the largest difference seen, times 1.5, rounded up. The smoke profile trains 1-2 epochs
 on 2,000 images and tests on 250, so its models are chaotic: the per-epoch training loss and accuracy
 repeat within a few points, but a test accuracy of the final model moves by up to 15 points with the
@@ -37,15 +37,16 @@ RUNS = [("mnist", "resnet18"), ("cifar10", "resnet18")]
 EPOCHS = (1, 2)
 # measured max |Δ| over the six variants (see calibrate.py) → tolerance; the spread is written beside each
 TOL = {                         # measured max |Δ| over the variants → tolerance (1.5 ×, rounded up)
-    "train_loss": 0.1,          # 0.061 (AVX2)
+    "train_loss": 0.1,          # 0.061 (AVX2); one thread 0.018
     "train_acc": 3.0,           # 1.90 points (AVX2)
     "test_acc": 23.0,           # 15.2 (seed 1); AVX2 alone 8.0
     "accuracy": 33.0,           # attack / drop / defence accuracies: 21.5 (seed 1); AVX2 alone 14.5
     "base_accuracy": 21.0,      # 14.0 (seed 1)
     "mean": 20.0,               # mean drop accuracy: 12.7 (seed 1)
     "fraction_fragile": 0.31,   # 0.203 (seed 3), i.e. 13 of 64 kernels
-    "alpha": 0.51,              # 0.336 (seed 1)
 }
+# α of the filter follows σ_noise, picked from a discrete grid: 0.34 (seed 1) but 1.25 with one thread, when
+# the search picks another grid point. Checked for validity (α ≥ 1, α > 1 iff the filter removed something).
 # not compared for closeness (spread 100 points, the whole range): Algorithm 1 and controls percentages
 SHARES = ("percent", "targeting_percent", "low", "high")
 STARTED = time.time()
@@ -110,7 +111,7 @@ def test_ranking_and_filter_match_the_committed_run(fresh, dataset, arch):
     assert ours["shape"][1] == ref["shape"][1] and len(ours["grid"]) == len(ref["grid"])
     for k in ("clean_original", "clean_filtered"):
         assert ours[k] == pytest.approx(ref[k], abs=TOL["accuracy"]), k
-    assert ours["alpha"] == pytest.approx(ref["alpha"], abs=TOL["alpha"])
+    assert ours["alpha"] >= 1 and (ours["alpha"] > 1) == (ours["rank_after"] < ours["rank_before"])
 
 
 def test_summary_rows_match_the_committed_run(fresh):
