@@ -99,8 +99,10 @@ def banner() -> None:
         kind, title = "error", f"Profile: {PROFILE} — no results yet"
         body = (f"`results/{PROFILE}/summary.json` does not exist, so this page shows no numbers "
                 f"(they read `n/a`). The profile is: {desc}. Produce it with "
-                f"`python -m fnlib run --profile {PROFILE}` (or `make book PROFILE={PROFILE}`), "
-                f"then build the book again; see {{doc}}`/book/rerun`.")
+                f"`python -m fnlib run --profile {PROFILE}`"
+                + (" (hours on a CPU, resumable; `make book` never starts it)" if PROFILE == "paper" else
+                   f" (or `make book PROFILE={PROFILE}`)")
+                + f", then build the book again; see {{doc}}`/book/rerun`.\n\n" + where_computed())
     display(Markdown(f":::{{admonition}} {title}\n:class: {kind}\n{body}\n:::"))
 
 
