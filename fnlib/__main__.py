@@ -3,6 +3,8 @@ import argparse
 import os
 import sys
 
+from .steps import STEP_NOTEBOOKS
+
 EPILOG = """\
 environment variables:
   FNLIB_WORKDIR       write results, checkpoints and executed notebooks under this folder instead of the
@@ -37,8 +39,8 @@ def main(argv=None) -> int:
     r.add_argument("--profile", default="quick", help="smoke | quick | paper (default quick)")
     r.add_argument("--device", help="auto | cpu | cuda (default: the profile's, auto)")
     r.add_argument("--workdir", help="write everything under this folder (also $FNLIB_WORKDIR)")
-    r.add_argument("--step", action="append", help="run only this step (repeatable): train, rank, attack, "
-                                                    "algorithm1, filter")
+    r.add_argument("--step", action="append", help="run only this step (repeatable): "
+                                                    + ", ".join(STEP_NOTEBOOKS))
     r.add_argument("--only", help="restrict to one run, e.g. mnist/resnet18, or a data set or an arch")
     r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="change one profile setting, e.g. --set test_limit=200 --set epochs=1,2 "

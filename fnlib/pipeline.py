@@ -38,9 +38,16 @@ STEP_MODULES = {"train": ("data", "models", "train", "evaluate", "results"),
                 "attack": ("data", "models", "attacks", "results"),
                 "algorithm1": ("data", "models", "attacks", "targeting", "results"),
                 "filter": ("data", "models", "attacks", "targeting", "defence", "evaluate", "results"),
-                "controls": ("data", "models", "attacks", "targeting", "controls", "results")}
+                "controls": ("data", "models", "attacks", "targeting", "controls", "results"),
+                "robustness": ("data", "models", "attacks", "pgd", "kernels", "defence", "targeting", "evaluate",
+                               "robustness", "stats", "results"),
+                "csg": ("data", "csg", "seeds", "results"),
+                "seeds": ("data", "models", "train", "evaluate", "attacks", "kernels", "targeting", "defence",
+                          "seeds", "results"),
+                "layers": ("data", "models", "attacks", "evaluate", "kernels", "targeting", "layers", "results")}
 STEP_FUNCTIONS = {"train": "train", "rank": "rank", "attack": "attack", "algorithm1": "algorithm1",
-                  "filter": "defence", "controls": "controls"}
+                  "filter": "defence", "controls": "controls", "robustness": "robustness", "csg": "csg",
+                  "seeds": "seeds", "layers": "layers"}
 # the profile values each step reads (its cache key covers these and nothing else of the profile)
 STEP_FIELDS = {"train": ("epochs", "train_limit", "test_limit", "seed", "batch_size", "lr", "precision"),
                "rank": ("drop", "rank_limit", "test_limit", "eval_batch"),
@@ -48,11 +55,21 @@ STEP_FIELDS = {"train": ("epochs", "train_limit", "test_limit", "seed", "batch_s
                "algorithm1": ("spaces", "log", "layer", "test_limit", "eval_batch"),
                "filter": ("spaces", "log", "layer", "filter_eps", "filter_mode", "n_sigma", "val_limit",
                           "test_limit", "eval_batch"),
-               "controls": ("spaces", "log", "layer", "n_sets", "seed", "test_limit", "eval_batch")}
+               "controls": ("spaces", "log", "layer", "n_sets", "seed", "test_limit", "eval_batch"),
+               "robustness": ("spaces", "drop", "filter_eps", "n_sigma", "pgd_steps", "robust_eps", "seed", "val_limit",
+                              "test_limit", "train_limit", "eval_batch"),
+               "csg": ("csg_dims", "csg_m", "csg_k", "csg_resamples", "csg_limit", "seed"),
+               "seeds": ("seeds", "epochs", "train_limit", "test_limit", "val_limit", "rank_limit", "batch_size", "lr",
+                         "precision", "spaces", "filter_eps", "filter_mode", "n_sigma", "eval_batch"),
+               "layers": ("layer_limit", "filter_eps", "seed", "test_limit", "eval_batch")}
 OUTPUTS = {"train": ["train.csv", "train.json"], "rank": ["kernel_drop.csv", "meta.json"],
            "attack": ["attack.csv"], "algorithm1": ["targeting.csv"], "filter": ["defence.csv", "defence.json"],
-           "controls": ["controls.csv"]}
-ORDER = {"train": 0, "rank": 1, "attack": 2, "filter": 3, "algorithm1": 4, "controls": 5}
+           "controls": ["controls.csv"], "robustness": ["robustness.csv", "robustness.json"],
+           "csg": ["csg.csv", "csg.json"], "seeds": ["seeds.csv", "seeds_summary.csv"],
+           "layers": ["layers.csv", "layers_drop.csv"]}
+RUN_LEVEL = ("train", "csg", "seeds")       # steps whose files sit beside train.csv, not in e<E>/
+ORDER = {"csg": -1, "train": 0, "rank": 1, "attack": 2, "filter": 3, "algorithm1": 4, "controls": 5, "robustness": 6,
+         "layers": 7, "seeds": 8}
 
 
 def runs_root() -> Path:
@@ -100,7 +117,7 @@ class Task:
 
     def outputs(self) -> list[Path]:
         base = results.run_dir(self.profile, self.dataset, self.arch)
-        base = base if self.step == "train" else base / f"e{self.epoch}"
+        base = base if self.step in RUN_LEVEL else base / f"e{self.epoch}"
         return [base / f for f in OUTPUTS[self.step]]
 
     def checkpoint(self) -> Path:
@@ -129,9 +146,17 @@ def plan(profile: str, overrides: dict | None = None) -> list[Task]:
             tasks += [train, rank, Task("attack", deps=[train], **kw), Task("algorithm1", deps=[train, rank], **kw),
                       Task("controls", deps=[train, rank], **kw)]
             if epoch == p.filter_epoch:
-                tasks.append(Task("filter", deps=[train, rank], **kw))
+                defence = Task("filter", deps=[train, rank], **kw)
+                tasks += [defence, Task("robustness", deps=[train, rank, defence], **kw)]
+            if epoch == p.epochs[0] and arch == p.archs[0]:
+                tasks.append(Task("csg", **kw))               # a property of the data: once per data set
+            if epoch == p.epochs[-1] and p.layer_limit is not None and arch == "resnet18":
+                tasks.append(Task("layers", deps=[train], **kw))
+            if epoch == p.epochs[-1] and p.seeds:
+                tasks.append(Task("seeds", deps=[train], **kw))
     for t in tasks:
-        values = {f: (p.linear[t.dataset] if f == "linear" else getattr(p, f)) for f in STEP_FIELDS[t.step]}
+        values = {f: (getattr(p, f)[t.dataset] if f in ("linear", "robust_eps") else getattr(p, f))
+                  for f in STEP_FIELDS[t.step]}
         upstream = [d.key for d in t.deps if d.step != "train"]   # training enters through ``weights``
         where = {k: v for k, v in t.parameters.items() if k != "overrides"}   # the overrides it reads are in values
         t.key = _digest(t.notebook.read_bytes(), code[t.step], values, where, t.weights, upstream)

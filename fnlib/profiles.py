@@ -26,6 +26,8 @@ LOG = _grid(np.logspace(-4, 0, 13), extra=(0.015,))                   # 1e-4 …
 COARSE_LINEAR = {"cifar10": _grid(np.linspace(0, 0.05, 6), extra=(0.015,)),
                  "mnist": _grid(np.linspace(0, 0.4, 5), extra=(0.01, 0.015, 0.34))}
 COARSE_LOG = _grid(np.logspace(-4, 0, 5), extra=(0.015,))
+# the defence's stronger tests (PGD, transfer): the filter's ε, the paper's ε and one step past it
+ROBUST_EPS = {"cifar10": (0.01, 0.015, 0.03), "mnist": (0.015, 0.1, 0.34)}
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,15 @@ class Profile:
     filter_mode: str = "hard"
     n_sigma: int = 12
     n_sets: int = 20                        # random kernel sets drawn by the controls of Algorithm 1
+    pgd_steps: int = 20                     # PGD (L∞, random start) against original and filtered models
+    robust_eps: dict = field(default_factory=lambda: dict(ROBUST_EPS))   # ε of the PGD / transfer tests
+    seeds: tuple[int, ...] = ()             # training seeds of the seed study (empty: no study)
+    layer_limit: int | None = None          # test images per kernel drop at every conv (None: no per-layer step)
+    csg_dims: tuple[int, ...] = (4, 16, 64) # PCA dimensions of the CSG embedding
+    csg_m: int = 250                        # CSG: images drawn per class
+    csg_k: int = 3                          # CSG: nearest neighbours
+    csg_resamples: int = 10                 # CSG: independent draws (the interval)
+    csg_limit: int = 10000                  # CSG: training images embedded (the neighbour pool)
     device: str = "auto"
     precision: str = "auto"                 # training precision: auto | fp32 | bf16 (evaluation is fp32)
     seed: int = 0
@@ -70,11 +81,13 @@ class Profile:
 PROFILES = {
     "smoke": Profile("smoke", ("mnist", "cifar10"), ("resnet18",), (1, 2), train_limit=2000, test_limit=250,
                      val_limit=200, rank_limit=200, n_sigma=4, device="cpu", precision="fp32", batch_size=128, lr=0.02,
-                     linear=COARSE_LINEAR, log=COARSE_LOG,
+                     linear=COARSE_LINEAR, log=COARSE_LOG, robust_eps={"cifar10": (0.015,), "mnist": (0.015,)},
+                     seeds=(0, 1), layer_limit=20, csg_dims=(16,), csg_m=100, csg_resamples=2, csg_limit=2000,
                      description="smoke profile on CPU: 2,000 training images, 2 epochs — a wiring check, "
                                  "not a result"),
     "quick": Profile("quick", ("mnist", "cifar10"), ("resnet18",), (1, 3, 5), train_limit=10000, test_limit=1000,
                      val_limit=1000, n_sigma=10, device="cpu", precision="fp32", batch_size=256, lr=0.05,
+                     seeds=(0, 1, 2), layer_limit=200,
                      description="quick profile on CPU: ResNet-18, 10,000 training images, 5 epochs — "
                                  "not paper scale"),
     # run order: ResNet-50 first (the paper's figures), then ResNet-18, then ResNet-101; CIFAR-10 before MNIST
@@ -96,8 +109,9 @@ def get(name: str, **overrides) -> Profile:
 
 
 # --set name=value: how each settable field is read from text
-_TUPLES = {"datasets": str, "archs": str, "epochs": int, "spaces": str, "log": float}
+_TUPLES = {"datasets": str, "archs": str, "epochs": int, "spaces": str, "log": float, "seeds": int, "csg_dims": int}
 _SCALARS = {"train_limit": int, "test_limit": int, "val_limit": int, "rank_limit": int, "n_sigma": int, "n_sets": int, "seed": int,
+            "pgd_steps": int, "layer_limit": int, "csg_m": int, "csg_k": int, "csg_resamples": int, "csg_limit": int,
             "batch_size": int, "eval_batch": int, "lr": float, "filter_eps": float, "drop": str, "layer": str,
             "filter_mode": str, "device": str, "precision": str}
 
@@ -137,5 +151,5 @@ def describe(p: Profile) -> str:
             value = {d: f"{len(v)} values {v[0]:g}…{v[-1]:g}" for d, v in value.items()}
         elif name == "log":
             value = f"{len(value)} values {value[0]:g}…{value[-1]:g}"
-        lines.append(f"  {name:<12} {value}")
+        lines.append(f"  {name:<14} {value}")
     return "\n".join(lines)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from . import profiles, results
 
 STEP_NOTEBOOKS = {"train": "01_train", "rank": "02_rank_kernels", "attack": "03_attack",
-                  "filter": "04_filter", "algorithm1": "05_algorithm1", "controls": "06_controls"}
+                  "filter": "04_filter", "algorithm1": "05_algorithm1", "controls": "06_controls",
+                  "robustness": "07_robustness", "csg": "08_csg", "seeds": "09_seeds", "layers": "10_layers"}
 
 
 def floats(value) -> list[float] | None:
@@ -329,3 +330,140 @@ def controls(progress=True, **kw):
     results.write_json(s.provenance(epoch=s.epoch, n_images=len(y), epsilons=s.log(), layer=s.p.layer, space=space,
                                     n_sets=s.p.n_sets), s.edir / "controls.json")
     return rows
+
+
+def robustness(progress=True, **kw):
+    """The defence under PGD, transfer, a validation-ranked filter and recomputed BatchNorm statistics.
+
+    Reads the filter of step 4 (``defence.json``: S, S', σ_noise) so that ``filtered`` is the model of Fig 3;
+    ranks the kernels again on the validation split for ``filtered_val`` (its σ searched there too) and
+    recomputes every BatchNorm's statistics on training images for ``filtered_bn``. Writes
+    ``e<E>/robustness.csv`` (:func:`fnlib.robustness.table`) and ``e<E>/robustness.json``.
+    """
+    from .defence import filter_layer, search_sigma
+    from .kernels import rank as rank_kernels
+    from .robustness import recompute_bn, table, under_attack
+    s = Step(**kw)
+    report = results.read_json(s.require(s.edir / "defence.json", "filter", s.epoch))
+    model = s.model()
+    xv, yv = s.load("val")
+    x, y = s.load("test")
+    xt, _ = s.load("train")
+    space = report["space"]
+    filtered = filter_layer(model, report["fragile"], report["null"], report["sigma_noise"], report["mode"])
+    val_rank = rank_kernels(model, xv, yv, drop=s.p.drop, batch_size=s.p.eval_batch)
+    if not (val_rank.fragile and val_rank.null):
+        raise ValueError(f"ranking on the validation split left S or S' empty at epoch {s.epoch}; train longer")
+    val_sigma, _ = search_sigma(model, val_rank.fragile, val_rank.null, xv, yv, s.p.filter_eps, space,
+                                report["mode"], n=s.p.n_sigma)
+    models = {"original": model, "filtered": filtered,
+              "filtered_val": filter_layer(model, val_rank.fragile, val_rank.null, val_sigma, report["mode"]),
+              "filtered_bn": recompute_bn(filtered, xt[:5000], s.p.eval_batch),
+              "original_bn": recompute_bn(model, xt[:5000], s.p.eval_batch)}
+    epsilons = list(s.p.robust_eps[s.dataset]) if s.epsilons is None else s.epsilons
+    hits = under_attack(models, x, y, epsilons, s.p.pgd_steps, s.p.seed, s.p.eval_batch)
+    rows = table(hits, epsilons)
+    results.write_csv(rows, s.edir / "robustness.csv")
+    overlap = len(set(val_rank.fragile) & set(report["fragile"]))
+    results.write_json(dict(s.provenance(epoch=s.epoch, n_images=len(y), epsilons=epsilons, pgd_steps=s.p.pgd_steps,
+                                         pgd_step_size="2.5·ε/steps", random_start=True, space="pixel",
+                                         bn_images=min(5000, len(xt))),
+                            sigma_test_ranked=report["sigma_noise"], sigma_val_ranked=val_sigma,
+                            alpha_val_ranked=models["filtered_val"].filter_report["alpha"],
+                            fragile_val=val_rank.fragile, null_val=val_rank.null, fragile_overlap=overlap,
+                            jaccard=overlap / len(set(val_rank.fragile) | set(report["fragile"]))),
+                       s.edir / "robustness.json")
+    return rows
+
+
+def csg(progress=True, **kw):
+    """CSG complexity of the data set (:mod:`fnlib.csg`) for every embedding dimension; ``csg.csv``, ``csg.json``."""
+    from .csg import embed_pca, resample
+    from .data import load
+    from .seeds import t_interval
+    if kw.get("csg_dims") is not None:
+        kw["csg_dims"] = tuple(ints(kw["csg_dims"]))
+    s = Step(**kw)
+    x, y = load(s.dataset, "train", limit=s.p.csg_limit)
+    rows, summary = [], []
+    for dim in s.p.csg_dims:
+        values = resample(embed_pca(x, dim), y, s.p.csg_m, s.p.csg_k, s.p.csg_resamples, s.p.seed)
+        rows += [{"embedding": "pca", "dim": dim, "resample": i, "csg": v} for i, v in enumerate(values)]
+        mean, lo, hi = t_interval(values)
+        summary.append({"embedding": "pca", "dim": dim, "mean": mean, "low": lo, "high": hi})
+        if progress:
+            print(f"CSG {s.dataset}, PCA-{dim}: {mean:.3f} [{lo:.3f}, {hi:.3f}] over {len(values)} draws")
+    results.write_csv(rows, s.dir / "csg.csv")
+    results.write_json(dict(s.provenance(n_images=len(y), m=s.p.csg_m, k=s.p.csg_k, resamples=s.p.csg_resamples,
+                                         dims=list(s.p.csg_dims)), summary=summary), s.dir / "csg.json")
+    return summary
+
+
+def seeds(progress=True, **kw):
+    """The headline numbers for every seed of ``profile.seeds`` at every checkpoint (:mod:`fnlib.seeds`).
+
+    The profile's own seed reads the pipeline's checkpoints; the others are trained here, each in its own
+    checkpoint folder (the seed is part of a run's identity). Writes ``seeds.csv`` (one row per seed, epoch
+    and number) and ``seeds_summary.csv`` (mean, t interval, min, max over seeds).
+    """
+    from . import models
+    from .seeds import measure, spread
+    from .train import fit, seed_everything
+    if kw.get("seeds") is not None:
+        kw["seeds"] = tuple(ints(kw["seeds"]))
+    s = Step(**kw)
+    if not s.p.seeds:
+        raise ValueError(f"profile {s.profile} studies no seeds; pass e.g. -p seeds 0,1,2")
+    x_train, y_train = s.load("train")
+    test, val = s.load("test"), s.load("val")
+    from .data import load
+    ranked = load(s.dataset, "test", limit=s.p.rank_limit or s.p.test_limit)
+    paper_eps = {"cifar10": 0.01, "mnist": 0.34}[s.dataset]
+    rows, seconds = [], {}
+    for seed in s.p.seeds:
+        t = Step(**dict(kw, overrides={**(kw.get("overrides") or {}), "seed": seed}))
+        seed_everything(seed)
+        model = models.build(t.arch, t.dataset)
+        history = fit(model, x_train, y_train, *test, checkpoints=t.p.epochs, recipe=t.recipe(), device=t.device(),
+                      progress=progress, ckpt_dir=t.ckpt_dir(), ident=t.train_identity(), remake=t.remake(),
+                      meta={"arch": t.arch, "dataset": t.dataset, "profile": t.profile})
+        seconds[seed] = sum(r["seconds"] for r in history)
+        for epoch in t.p.epochs:
+            t.epoch = epoch
+            m = t.model()
+            got = measure(m, test, ranked, val if epoch == t.p.filter_epoch else None,
+                          attack_eps=sorted({paper_eps, s.p.filter_eps}), target_eps=[s.p.filter_eps],
+                          spaces=s.p.spaces, filter_eps=s.p.filter_eps, filter_mode=s.p.filter_mode,
+                          n_sigma=s.p.n_sigma, batch_size=s.p.eval_batch)
+            rows += [dict(r, seed=seed, epoch=epoch) for r in got]
+            if progress:
+                print(f"seed {seed}, epoch {epoch}: " + ", ".join(
+                    f"{r['quantity']}{'@' + format(r['epsilon'], 'g') if r['epsilon'] != '' else ''}"
+                    f"{'/' + r['space'] if r['space'] else ''} {r['value']:.1f}" for r in got))
+    results.write_csv(rows, s.dir / "seeds.csv", ["seed", "epoch", "quantity", "epsilon", "space", "value"])
+    results.write_csv(spread(rows), s.dir / "seeds_summary.csv")
+    results.write_json(dict(s.provenance(seeds=list(s.p.seeds), n_test=len(test[1]), n_rank=len(ranked[1])),
+                            training_seconds=seconds), s.dir / "seeds.json")
+    return rows
+
+
+def layers(progress=True, **kw):
+    """Every convolution ranked by nodal dropout and targeted (:mod:`fnlib.layers`); ``e<E>/layers.csv``."""
+    from .data import load
+    from .layers import layer_table, rank_all, targeting_all
+    s = Step(**kw)
+    if s.p.layer_limit is None:
+        raise ValueError(f"profile {s.profile} ranks conv1 only; pass -p layer_limit 200 to rank every layer")
+    model = s.model()
+    xr, yr = load(s.dataset, "test", limit=s.p.layer_limit)
+    x, y = s.load("test")
+    sets = rank_all(model, xr, yr, s.p.eval_batch, progress)
+    epsilons = sorted({s.p.filter_eps, {"cifar10": 0.01, "mnist": 0.34}[s.dataset]}) if s.epsilons is None \
+        else s.epsilons
+    counts = targeting_all(model, x, y, sets, epsilons, s.p.seed, s.p.eval_batch)
+    results.write_csv(layer_table(model, sets, counts, epsilons, len(y)), s.edir / "layers.csv")
+    results.write_csv([{"layer": n, "kernel": k, "accuracy": a, "fragile": k in set(r.fragile)}
+                       for n, r in sets.items() for k, a in enumerate(r.accuracies)], s.edir / "layers_drop.csv")
+    results.write_json(s.provenance(epoch=s.epoch, n_rank=len(yr), n_images=len(y), epsilons=epsilons),
+                       s.edir / "layers.json")
+    return sets

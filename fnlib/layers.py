@@ -1,0 +1,95 @@
+"""Fragile kernels and Algorithm 1 at every convolution, not only conv1 (the paper studies conv1 alone).
+
+For each Conv2d of the network, in forward order (``depth`` 0 = conv1): every output kernel is dropped
+in turn (weights zeroed, as :mod:`fnlib.kernels` does for conv1) and accuracy measured; fragile S = drop
+accuracy below the layer's mean, null S' = the rest. Algorithm 1 then compares, at that convolution's
+output, the mean per-channel distance ‖y_k − y'_k‖₂ over S and over S' between clean and FGSM images
+(one gradient per image, every layer read in the same forward pass through hooks), and the same for a
+random-sign perturbation of the same L∞ size, the control that exposes norm effects (:mod:`fnlib.controls`).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from .attacks import _floats, batches, check_epsilons, gradient_sign, perturb
+from .evaluate import accuracy
+from .kernels import Ranking
+from .targeting import attacks_fragile, channel_distances
+
+
+def convolutions(model) -> list[tuple[str, nn.Conv2d]]:
+    """(name, module) of every Conv2d of ``model.body`` in forward (definition) order."""
+    return [(n, m) for n, m in model.body.named_modules() if isinstance(m, nn.Conv2d)]
+
+
+def rank_layer(model, conv: nn.Conv2d, x, y, batch_size: int = 500) -> list[float]:
+    """Accuracy with each output kernel of ``conv`` zeroed in turn; the weights are restored after each."""
+    accs = []
+    for k in range(conv.out_channels):
+        saved = conv.weight.data[k].clone()
+        conv.weight.data[k].zero_()
+        try:
+            accs.append(accuracy(model, x, y, batch_size))
+        finally:
+            conv.weight.data[k].copy_(saved)
+    return accs
+
+
+def rank_all(model, x, y, batch_size: int = 500, progress: bool = False) -> dict[str, Ranking]:
+    """Nodal-dropout ranking of every convolution: {layer name: Ranking}."""
+    model.eval()
+    base = accuracy(model, x, y, batch_size)
+    out = {}
+    for name, conv in tqdm(convolutions(model), desc="layers", disable=not progress, mininterval=5):
+        out[name] = Ranking(rank_layer(model, conv, x, y, batch_size), base, "weights")
+    return out
+
+
+def targeting_all(model, x, y, sets: dict[str, Ranking], epsilons, seed: int = 0,
+                  batch_size: int = 500) -> dict[str, torch.Tensor]:
+    """Images attacking S at every layer: {name: (2, len(epsilons)) counts, row 0 FGSM, row 1 random sign}."""
+    epsilons = check_epsilons(epsilons)
+    convs = dict(convolutions(model))
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    model.eval()
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [convs[n].register_forward_hook(lambda _m, _i, out, n=n: seen.__setitem__(n, out.detach()))
+             for n in sets]
+    counts = {n: torch.zeros(2, len(epsilons), dtype=torch.long) for n in sets}
+    try:
+        for xb, yb in batches(x, y, batch_size):
+            xb, yb = _floats(xb, device), yb.to(device)
+            sign = gradient_sign(model, xb, yb)
+            noise = (torch.randint(0, 2, xb.shape, generator=g) * 2 - 1).to(device, xb.dtype)
+            with torch.no_grad():
+                model(xb)
+                clean = dict(seen)
+                for j, eps in enumerate(epsilons):
+                    for row, direction in enumerate((sign, noise)):
+                        model(perturb(model, xb, direction, eps, "pixel"))
+                        for n, r in sets.items():
+                            if r.fragile and r.null:
+                                d = channel_distances(clean[n].float(), seen[n].float()).cpu()
+                                counts[n][row, j] += attacks_fragile(d, r.fragile, r.null).sum()
+    finally:
+        for h in hooks:
+            h.remove()
+    return counts
+
+
+def layer_table(model, sets: dict[str, Ranking], counts: dict[str, torch.Tensor], epsilons, n: int) -> list[dict]:
+    """One row per (layer, ε): depth, kernels, fragile share, mean drop accuracy, % attacking S (FGSM, random)."""
+    convs = dict(convolutions(model))
+    rows = []
+    for depth, (name, r) in enumerate(sets.items()):
+        for j, eps in enumerate(check_epsilons(epsilons)):
+            empty = not (r.fragile and r.null)
+            rows.append({"layer": name, "depth": depth, "kernels": convs[name].out_channels,
+                         "n_fragile": len(r.fragile), "fraction_fragile": len(r.fragile) / len(r.accuracies),
+                         "mean_drop": r.mean, "base_accuracy": r.base_accuracy, "epsilon": eps, "n": n,
+                         "percent": float("nan") if empty else 100.0 * counts[name][0, j].item() / n,
+                         "random_percent": float("nan") if empty else 100.0 * counts[name][1, j].item() / n})
+    return rows

@@ -1,0 +1,132 @@
+"""Figures and tables beyond the paper's four, drawn from results files like :mod:`fnlib.plots`.
+
+=============  ===================================================================================
+``robustness``  accuracy vs ε of original and filtered models under FGSM, PGD and transfer attacks,
+                95 % Wilson intervals                                              (``robustness.csv``)
+``layers``      by depth of the convolution: fragile share, and % of images attacking S under FGSM
+                and under a random sign of the same size                               (``layers.csv``)
+``csg_table``   CSG complexity per embedding, mean and t interval over resamples       (``csg.json``)
+``seeds_table`` headline numbers across training seeds: mean, t interval, min, max (``seeds_summary.csv``)
+=============  ===================================================================================
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .plots import _figure, _finish, _run_label, _style
+
+MODEL_LABELS = {"original": "original", "filtered": "filtered (S ranked on test, the paper's)",
+                "filtered_val": "filtered (S ranked on validation)",
+                "filtered_bn": "filtered, BatchNorm statistics recomputed",
+                "original_bn": "original, BatchNorm statistics recomputed"}
+MODEL_COLORS = {"original": "black", "filtered": "tab:orange", "filtered_val": "tab:blue", "filtered_bn": "tab:green",
+                "original_bn": "0.55"}
+ATTACK_TITLES = {"fgsm": "FGSM, white-box", "pgd": "PGD, white-box", "fgsm_transfer": "FGSM made on the original",
+                 "pgd_transfer": "PGD made on the original"}
+
+
+def robustness(epoch_dir, path=None):
+    """Four panels (FGSM, PGD, and both transferred from the original): accuracy vs ε per model."""
+    epoch_dir = Path(epoch_dir)
+    df = pd.read_csv(epoch_dir / "robustness.csv")
+    with _style():
+        fig, axes = _figure(1, 4, figsize=(15, 3.8), sharey=True)
+        for ax, attack in zip(axes[0], ATTACK_TITLES):
+            base = "fgsm" if attack.startswith("fgsm") else "pgd"
+            for j, (model, label) in enumerate(MODEL_LABELS.items()):
+                d = df[(df["model"] == model) & (df["attack"] == (base if model == "original" else attack))]
+                if d.empty:
+                    continue
+                d = d.sort_values("epsilon")
+                x = d["epsilon"] * (1 + 0.03 * (j - 2))            # small dodge so the bars do not overlap
+                ax.errorbar(x, d["accuracy"], yerr=[d["accuracy"] - d["low"], d["high"] - d["accuracy"]],
+                            marker="o", ms=4, capsize=3, lw=1.3, color=MODEL_COLORS[model], label=label)
+            ax.set_xscale("log")
+            ax.set_xlabel("ε (log scale)")
+            ax.set_title(ATTACK_TITLES[attack], fontsize="medium")
+        axes[0][0].set_ylabel("test accuracy (%), 95 % interval")
+        axes[0][0].legend(fontsize="x-small", loc="best")
+        fig.suptitle(f"The defence under stronger tests — {_run_label(epoch_dir.parent)} @{epoch_dir.name[1:]}")
+    return _finish(fig, path)
+
+
+def robustness_table(epoch_dir) -> pd.DataFrame:
+    """Accuracy [interval] per model and attack at every ε, and McNemar's one-sided p against its baseline."""
+    df = pd.read_csv(Path(epoch_dir) / "robustness.csv")
+    df = df[df["model"] != "original"].copy()
+    df["attack"] = df["attack"].map(ATTACK_TITLES)
+    df["accuracy [95 % interval]"] = [f"{a:.1f} [{lo:.1f}, {hi:.1f}]" for a, lo, hi in
+                                      zip(df["accuracy"], df["low"], df["high"])]
+    df["vs baseline (paired: +right only here / −right only there)"] = [
+        f"+{m} / −{o}" for m, o in zip(df["only_model"], df["only_original"])]
+    df["p better"] = df["p_better"].map(lambda p: f"{p:.3g}")
+    df["p worse"] = df["p_worse"].map(lambda p: f"{p:.3g}")
+    cols = ["model", "baseline", "attack", "epsilon", "accuracy [95 % interval]",
+            "vs baseline (paired: +right only here / −right only there)", "p better", "p worse"]
+    return df[[c for c in cols if c in df]].reset_index(drop=True)
+
+
+def layers(epoch_dir, path=None):
+    """Fragile share and % attacking S by depth; one line per ε (FGSM solid, random sign dotted)."""
+    epoch_dir = Path(epoch_dir)
+    df = pd.read_csv(epoch_dir / "layers.csv")
+    per_layer = df.drop_duplicates("layer").sort_values("depth")
+    with _style():
+        fig, axes = _figure(1, 2, figsize=(12, 4.0))
+        ax = axes[0][0]
+        ax.bar(per_layer["depth"], 100 * per_layer["fraction_fragile"], color="tab:blue", alpha=0.7)
+        ax.set_ylabel("fragile kernels (% of the layer)")
+        ax.set_xlabel("convolution (depth in the forward pass)")
+        ax.set_xticks(per_layer["depth"], per_layer["layer"].str.replace("layer", "L").str.replace("downsample.0", "ds"),
+                      rotation=90, fontsize="x-small")
+        ax.set_title("fragile share by depth", fontsize="medium")
+        ax = axes[0][1]
+        for i, (eps, d) in enumerate(df.groupby("epsilon")):
+            d = d.sort_values("depth")
+            ax.plot(d["depth"], d["percent"], marker="*", color=f"C{i}", label=f"FGSM ε = {eps:g}")
+            ax.plot(d["depth"], d["random_percent"], ls=":", marker=".", color=f"C{i}", label=f"random sign ε = {eps:g}")
+        ax.axhline(50, color="0.6", ls=":", lw=1)
+        ax.set_ylim(-3, 103)
+        ax.set_ylabel("images attacking S (%)")
+        ax.set_xlabel("convolution (depth)")
+        ax.set_xticks(per_layer["depth"], per_layer["depth"], fontsize="x-small")
+        ax.set_title("Algorithm 1 at every convolution", fontsize="medium")
+        ax.legend(fontsize="x-small")
+        fig.suptitle(f"Every convolution — {_run_label(epoch_dir.parent)} @{epoch_dir.name[1:]}")
+    return _finish(fig, path)
+
+
+def csg_table(run_dirs) -> pd.DataFrame:
+    """One row per (data set, embedding): CSG mean [t interval] over resamples."""
+    rows = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "csg.json"
+        if not path.exists():
+            continue
+        info = json.loads(path.read_text())
+        for s in info["summary"]:
+            rows.append({"data set": _run_label(run_dir).split(" · ")[0], "embedding": f"{s['embedding'].upper()}-{s['dim']}",
+                         "CSG [95 % interval]": f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]",
+                         "draws": info["params"]["resamples"], "M per class": info["params"]["m"],
+                         "k": info["params"]["k"]})
+    return pd.DataFrame(rows)
+
+
+QUANTITY_LABELS = {"clean_accuracy": "clean accuracy (%)", "fraction_fragile": "fragile kernels (%)",
+                   "mean_drop": "mean drop accuracy (%)", "fgsm_accuracy": "FGSM accuracy (%)",
+                   "attacking_s": "attacking S (%)", "filter_gain": "filter's FGSM gain (points)"}
+
+
+def seeds_table(run_dir) -> pd.DataFrame:
+    """The seed study: one row per number and epoch, mean [t interval] and range over seeds."""
+    df = pd.read_csv(Path(run_dir) / "seeds_summary.csv", keep_default_na=False)
+    what = [QUANTITY_LABELS.get(q, q) + (f" @ε {e}" if e != "" else "") + (f", {s}" if s else "")
+            for q, e, s in zip(df["quantity"], df["epsilon"], df["space"])]
+    return pd.DataFrame({"epoch": df["epoch"], "number": what, "seeds": df["seeds"],
+                         "mean [95 % t interval]": [f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in
+                                                    zip(df["mean"].astype(float), df["low"].astype(float),
+                                                        df["high"].astype(float))],
+                         "range": [f"{a:.1f} – {b:.1f}" for a, b in zip(df["min"].astype(float), df["max"].astype(float))]})
