@@ -69,7 +69,7 @@ OUTPUTS = {"train": ["train.csv", "train.json"], "rank": ["kernel_drop.csv", "me
            "layers": ["layers.csv", "layers_drop.csv"]}
 RUN_LEVEL = ("train", "csg", "seeds")       # steps whose files sit beside train.csv, not in e<E>/
 ORDER = {"csg": -1, "train": 0, "rank": 1, "attack": 2, "filter": 3, "algorithm1": 4, "controls": 5, "robustness": 6,
-         "layers": 7, "seeds": 8}
+         "seeds": 7, "layers": 8}
 
 
 def runs_root() -> Path:

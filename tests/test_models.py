@@ -116,3 +116,11 @@ def test_mnist_conv1_gets_torchvisions_init():
     for dataset in ("mnist", "cifar10"):
         w = models.build("resnet18", dataset).conv1.weight
         assert abs(w.std().item() - want) < 0.1 * want, dataset
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_normalize_maps_the_mean_to_zero_and_one_std_to_one(dataset):
+    m = models.build("resnet18", dataset)
+    mean = m.normalize.mean.expand(1, -1, 2, 2)
+    assert m.normalize(mean).abs().max() < 1e-6
+    assert torch.allclose(m.normalize(mean + m.normalize.std), torch.ones_like(mean))

@@ -26,6 +26,9 @@ def test_equivalence_rule_three_ways():
     assert stats.equivalence(75.87, 74.5, 77.0, 2) == REPRODUCED
     assert stats.equivalence(75.87, 60.0, 63.0, 2) == NOT
     assert stats.equivalence(75.87, 72.0, 76.0, 2) == INCONCLUSIVE
+    # the margin counts: an interval beside the paper's value but inside its margin, and one just outside it
+    assert stats.equivalence(90.0, 90.5, 92.5, 3) == REPRODUCED
+    assert stats.equivalence(90.0, 93.5, 95.0, 3) == NOT
     assert stats.accuracy_margin(99.42) == pytest.approx(0.29)
     assert stats.accuracy_margin(75.87) == 2.0
 
