@@ -163,3 +163,22 @@ def test_rank_layer_restores_the_weights_and_targeting_counts(tiny, mnist_small)
     assert counts["conv1"][0].tolist() == [p["fragile_count"] for p in paper]
     rows = layers.layer_table(model, sets, counts, [0.05, 0.3], len(y))
     assert rows[0]["depth"] == 0 and rows[0]["kernels"] == 8 and rows[0]["percent"] == paper[0]["percent"]
+
+
+def test_batched_drop_equals_zeroing_each_kernel(resnet, mnist_small):
+    """The hook-based, several-kernels-per-pass drop gives the logits of zeroing each kernel's weights."""
+    model = resnet("mnist")
+    x, y = mnist_small
+    xf = x.float() / 255
+    conv = dict(layers.convolutions(model))["layer1.0.conv2"]
+    got = layers.dropped_logits(model, conv, xf, [3, 7, 8])
+    for g, k in enumerate([3, 7, 8]):
+        saved = conv.weight.data[k].clone()
+        conv.weight.data[k].zero_()
+        with torch.no_grad():
+            want = model(xf)
+        conv.weight.data[k].copy_(saved)
+        assert torch.allclose(got[g], want, atol=1e-4)
+        assert not torch.allclose(got[g], got[(g + 1) % 3], atol=1e-4)      # each copy dropped its own kernel
+    accs = layers.rank_layer(model, conv, x, y, batch_size=40)
+    assert len(accs) == conv.out_channels and all(0 <= a <= 100 for a in accs)
