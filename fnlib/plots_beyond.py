@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from .plots import _figure, _finish, _run_label, _style
 
@@ -42,9 +43,13 @@ def robustness(epoch_dir, path=None):
                     continue
                 d = d.sort_values("epsilon")
                 x = d["epsilon"] * (1 + 0.03 * (j - 2))            # small dodge so the bars do not overlap
-                ax.errorbar(x, d["accuracy"], yerr=[d["accuracy"] - d["low"], d["high"] - d["accuracy"]],
+                yerr = [(d["accuracy"] - d["low"]).clip(lower=0), (d["high"] - d["accuracy"]).clip(lower=0)]
+                ax.errorbar(x, d["accuracy"], yerr=yerr,
                             marker="o", ms=4, capsize=3, lw=1.3, color=MODEL_COLORS[model], label=label)
             ax.set_xscale("log")
+            eps = sorted(df["epsilon"].unique().tolist())
+            ax.set_xticks(eps, [f"{e:g}" for e in eps])
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("ε (log scale)")
             ax.set_title(ATTACK_TITLES[attack], fontsize="medium")
         axes[0][0].set_ylabel("test accuracy (%), 95 % interval")

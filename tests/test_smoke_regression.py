@@ -147,3 +147,57 @@ def test_results_agree_with_each_other(fresh, dataset, arch):
     o = dfn[(dfn["model"] == "original") & (dfn["epsilon"] == 0)]["accuracy"].item()
     assert o == pytest.approx(train.loc[1, "test_acc"], abs=0.41)
     assert dfn["targeting_percent"].between(0, 100).all()
+
+
+@pytest.mark.parametrize("dataset,arch", RUNS)
+def test_beyond_results_agree_with_the_paper_steps(fresh, dataset, arch):
+    """Steps 7-10 recompute some numbers of steps 1-5 on the same model and images: they must agree (≤ 1 image).
+
+    Exact on any CPU, unlike closeness to the committed run, so a bug in the new steps cannot hide in a tolerance.
+    """
+    run = fresh / dataset / arch
+    one = 100 / 250 + 0.01                                    # one of the smoke profile's 250 test images
+    att1 = pd.read_csv(run / "e1" / "attack.csv")
+    fgsm1 = att1[(att1["space"] == "pixel") & (att1["epsilon"] == 0.015)]["accuracy"].item()
+    # step 7: the original under FGSM is step 3's number; the paper's filter under FGSM is step 4's
+    rob = pd.read_csv(run / "e1" / "robustness.csv")
+    r = rob.set_index(["model", "attack"])
+    assert r.loc[("original", "fgsm"), "accuracy"] == pytest.approx(fgsm1, abs=one)
+    dfn = pd.read_csv(run / "e1" / "defence.csv")
+    filt = dfn[(dfn["model"] == "filtered") & (dfn["epsilon"] == 0.015)]["accuracy"].item()
+    assert r.loc[("filtered", "fgsm"), "accuracy"] == pytest.approx(filt, abs=one)
+    assert set(rob["model"]) == {"original", "filtered", "filtered_val", "filtered_bn", "original_bn"}
+    assert (rob["low"] <= rob["accuracy"]).all() and (rob["accuracy"] <= rob["high"]).all()
+    assert (rob["only_original"] + rob["only_model"] <= rob["n"]).all()
+    assert (rob[rob["model"] == "filtered_bn"]["baseline"] == "original_bn").all()
+    # PGD from the same start is at least as strong as FGSM on the original, up to a few images
+    assert r.loc[("original", "pgd"), "accuracy"] <= r.loc[("original", "fgsm"), "accuracy"] + 3 * one
+    # step 8: CSG is a finite, non-negative number per draw
+    csg = pd.read_csv(run / "csg.csv")
+    assert len(csg) and (csg["csg"] >= 0).all() and csg["csg"].notna().all()
+    # step 9: seed 0 is the pipeline's own run
+    seeds = pd.read_csv(run / "seeds.csv", keep_default_na=False)
+    s0 = seeds[seeds["seed"] == 0]
+    train = pd.read_csv(run / "train.csv").set_index("epoch")
+    for e in EPOCHS:
+        got = s0[s0["epoch"] == e].set_index(["quantity", "epsilon", "space"])["value"].astype(float)
+        meta = json.loads((run / f"e{e}" / "meta.json").read_text())
+        att = pd.read_csv(run / f"e{e}" / "attack.csv")
+        tgt = pd.read_csv(run / f"e{e}" / "targeting.csv")
+        assert got[("clean_accuracy", "", "")] == pytest.approx(train.loc[e, "test_acc"], abs=one)
+        assert got[("fraction_fragile", "", "")] == pytest.approx(100 * meta["fraction_fragile"], abs=1e-6)
+        assert got[("mean_drop", "", "")] == pytest.approx(meta["mean"], abs=1e-6)
+        for space in ("pixel", "normalized"):
+            a = att[(att["space"] == space) & (att["epsilon"] == 0.015)]["accuracy"].item()
+            t = tgt[(tgt["space"] == space) & (tgt["epsilon"] == 0.015)]["percent"].item()
+            assert got[("fgsm_accuracy", "0.015", space)] == pytest.approx(a, abs=one)
+            if not meta["fragile"] or not meta["null"]:
+                continue
+            assert got[("attacking_s", "0.015", space)] == pytest.approx(t, abs=one)
+    assert sorted(seeds["seed"].unique()) == [0, 1]
+    # step 10: every convolution of ResNet-18, shares and percentages in range
+    lay = pd.read_csv(run / f"e{EPOCHS[-1]}" / "layers.csv")
+    per = lay.drop_duplicates("layer")
+    assert len(per) == 20 and per["kernels"].sum() == 4800 and per["layer"].iloc[0] == "conv1"
+    assert per["fraction_fragile"].between(0, 1).all()
+    assert lay["percent"].dropna().between(0, 100).all() and lay["random_percent"].dropna().between(0, 100).all()
