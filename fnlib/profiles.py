@@ -49,6 +49,7 @@ class Profile:
     n_sets: int = 20                        # random kernel sets drawn by the controls of Algorithm 1
     pgd_steps: int = 20                     # PGD (L∞, random start) against original and filtered models
     robust_eps: dict = field(default_factory=lambda: dict(ROBUST_EPS))   # ε of the PGD / transfer tests
+    robust_limit: int | None = None         # test images of those tests (None: test_limit); PGD costs 21 passes
     seeds: tuple[int, ...] = ()             # training seeds of the seed study (empty: no study)
     layer_limit: int | None = None          # test images per kernel drop at every conv (None: no per-layer step)
     csg_dims: tuple[int, ...] = (4, 16, 64) # PCA dimensions of the CSG embedding
@@ -92,7 +93,7 @@ PROFILES = {
                                  "not paper scale"),
     # run order: ResNet-50 first (the paper's figures), then ResNet-18, then ResNet-101; CIFAR-10 before MNIST
     "paper": Profile("paper", ("cifar10", "mnist"), ("resnet50", "resnet18", "resnet101"), (10, 50, 100),
-                     train_limit=None, test_limit=None, val_limit=None,
+                     train_limit=None, test_limit=None, val_limit=None, robust_limit=2000,
                      description="paper profile: ResNet-18/50/101, full data sets, 10/50/100 epochs"),
 }
 
@@ -111,7 +112,7 @@ def get(name: str, **overrides) -> Profile:
 # --set name=value: how each settable field is read from text
 _TUPLES = {"datasets": str, "archs": str, "epochs": int, "spaces": str, "log": float, "seeds": int, "csg_dims": int}
 _SCALARS = {"train_limit": int, "test_limit": int, "val_limit": int, "rank_limit": int, "n_sigma": int, "n_sets": int, "seed": int,
-            "pgd_steps": int, "layer_limit": int, "csg_m": int, "csg_k": int, "csg_resamples": int, "csg_limit": int,
+            "pgd_steps": int, "layer_limit": int, "robust_limit": int, "csg_m": int, "csg_k": int, "csg_resamples": int, "csg_limit": int,
             "batch_size": int, "eval_batch": int, "lr": float, "filter_eps": float, "drop": str, "layer": str,
             "filter_mode": str, "device": str, "precision": str}
 

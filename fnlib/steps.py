@@ -347,7 +347,8 @@ def robustness(progress=True, **kw):
     report = results.read_json(s.require(s.edir / "defence.json", "filter", s.epoch))
     model = s.model()
     xv, yv = s.load("val")
-    x, y = s.load("test")
+    from .data import load
+    x, y = load(s.dataset, "test", limit=s.p.robust_limit or s.p.test_limit)
     xt, _ = s.load("train")
     space = report["space"]
     filtered = filter_layer(model, report["fragile"], report["null"], report["sigma_noise"], report["mode"])
