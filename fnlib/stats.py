@@ -31,7 +31,9 @@ def wilson(k: float, n: int, z: float = Z) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+    lo = 0.0 if k <= 0 else 100 * max(0.0, centre - half)         # exact ends (no 2e-17 from rounding)
+    hi = 100.0 if k >= n else 100 * min(1.0, centre + half)
+    return lo, hi
 
 
 def mcnemar_greater(only_b: int, only_a: int) -> float:
