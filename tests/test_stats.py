@@ -152,3 +152,61 @@ def test_number_rows_use_intervals_and_margins(tmp_path):
     assert rows["mnist_fraction_fragile_e10"]["verdict"] == REPRODUCED      # 24/64 = 37.5 %, paper 37 ± 5
     rows = build(tmp_path / "c", mnist={1: dict(fragile=40)})
     assert rows["mnist_fraction_fragile_e10"]["verdict"] == NOT             # 62.5 %
+
+
+# ---- rules beyond the paper: CSG, the defence under stronger tests, the seed study ------------------------------
+def write_csg(root, dataset, summary_rows):
+    results.write_json({"params": {"n_images": 10000, "resamples": 10, "m": 250, "k": 3},
+                        "summary": [dict(embedding="pca", dim=d, mean=m, low=lo, high=hi) for d, m, lo, hi in summary_rows]},
+                       root / "quick" / dataset / "resnet18" / "csg.json")
+
+
+def test_csg_rows_and_the_order_of_the_data_sets(tmp_path):
+    write_csg(tmp_path / "a", "cifar10", [(4, 6.0, 5.8, 6.2), (64, 1.1, 0.9, 1.3)])
+    write_csg(tmp_path / "a", "mnist", [(4, 0.7, 0.6, 0.8), (64, 0.3, 0.2, 0.4)])
+    rows = build(tmp_path / "a")
+    assert rows["csg_cifar10"]["verdict"] == REPRODUCED and rows["csg_cifar10"]["ours"] == 1.1   # the largest dim
+    assert rows["csg_mnist"]["verdict"] == NOT                                    # 0.11 outside [0.2, 0.4]
+    assert rows["csg_order"]["verdict"] == REPRODUCED and rows["csg_order"]["kind"] == "claim"
+    write_csg(tmp_path / "b", "cifar10", [(4, 6.0, 5.8, 6.2), (64, 0.3, 0.1, 0.5)])
+    write_csg(tmp_path / "b", "mnist", [(4, 0.7, 0.6, 0.8), (64, 0.3, 0.2, 0.4)])
+    assert build(tmp_path / "b")["csg_order"]["verdict"] == INCONCLUSIVE          # overlapping at dim 64
+    write_csg(tmp_path / "c", "cifar10", [(4, 0.2, 0.1, 0.3), (64, 1.1, 0.9, 1.3)])
+    write_csg(tmp_path / "c", "mnist", [(4, 0.7, 0.6, 0.8), (64, 0.3, 0.2, 0.4)])
+    assert build(tmp_path / "c")["csg_order"]["verdict"] == NOT                   # below at dim 4
+    assert build(tmp_path / "d")["csg_cifar10"]["verdict"] == PENDING             # no csg.json
+
+
+def write_robustness(root, only_model, only_original):
+    d = root / "quick" / "mnist" / "resnet18" / "e1"
+    rows = []
+    for model, base in (("original", "original"), ("filtered", "original"), ("filtered_val", "original"),
+                        ("original_bn", "original"), ("filtered_bn", "original_bn")):
+        for attack in ("fgsm", "pgd") + (("fgsm_transfer", "pgd_transfer") if model != "original" else ()):
+            om, oo = (0, 0) if model == "original" else (only_model, only_original)
+            rows.append({"model": model, "baseline": base, "attack": attack, "epsilon": 0.015, "n": N, "accuracy": 70.0,
+                         "low": 67.0, "high": 73.0, "only_original": oo, "only_model": om,
+                         "p_better": stats.mcnemar_greater(om, oo), "p_worse": stats.mcnemar_greater(oo, om)})
+    results.write_csv(rows, d / "robustness.csv")
+
+
+@pytest.mark.parametrize("only_model,only_original,verdict", [(60, 20, REPRODUCED), (20, 60, NOT), (22, 20, INCONCLUSIVE)])
+def test_beyond_rows_follow_mcnemar_against_their_baseline(tmp_path, only_model, only_original, verdict):
+    write_robustness(tmp_path, only_model, only_original)
+    rows = build(tmp_path)
+    for key in ("beyond_filtered_pgd", "beyond_filtered_fgsm_transfer", "beyond_filtered_val_fgsm",
+                "beyond_filtered_bn_fgsm"):
+        assert rows[key]["verdict"] == verdict and rows[key]["kind"] == "beyond", key
+    assert "original_bn" in rows["beyond_filtered_bn_fgsm"]["rule"]
+
+
+def test_across_seeds_is_reported_beside_the_row(tmp_path):
+    d = tmp_path / "quick" / "mnist" / "resnet18"
+    results.write_csv([{"epoch": 1, "quantity": "fraction_fragile", "epsilon": "", "space": "", "seeds": 3, "mean": 40.0,
+                        "low": 30.0, "high": 50.0, "min": 35.0, "max": 45.0},
+                       {"epoch": 1, "quantity": "filter_gain", "epsilon": 0.015, "space": "pixel", "seeds": 3,
+                        "mean": 0.5, "low": -1.0, "high": 2.0, "min": 0.0, "max": 1.0}], d / "seeds_summary.csv")
+    rows = build(tmp_path)
+    assert rows["mnist_fraction_fragile_e10"]["seeds"] == "40.00 [30.00, 50.00] (3 seeds)"
+    assert rows["filter_improves_robustness"]["seeds"] == "0.50 [-1.00, 2.00] (3 seeds)"
+    assert rows["cifar10_clean_e100"]["seeds"] is None                          # no cifar10 seed study written
