@@ -3,8 +3,8 @@
 =============  ===================================================================================
 ``robustness``  accuracy vs ε of original and filtered models under FGSM, PGD and transfer attacks,
                 95 % Wilson intervals                                              (``robustness.csv``)
-``layers``      by depth of the convolution: fragile share, and % of images attacking S under FGSM
-                and under a random sign of the same size                               (``layers.csv``)
+``layers``      by depth of the convolution: fragile share (paper's accuracy rule and the loss rule), and
+                % of images attacking S under FGSM and a random sign of the same size (``layers.csv``)
 ``csg_table``   CSG complexity per embedding, mean and t interval over resamples       (``csg.json``)
 ``seeds_table`` headline numbers across training seeds: mean, t interval, min, max (``seeds_summary.csv``)
 =============  ===================================================================================
@@ -75,29 +75,36 @@ def robustness_table(epoch_dir) -> pd.DataFrame:
 
 
 def layers(epoch_dir, path=None):
-    """Fragile share and % attacking S by depth; one line per ε (FGSM solid, random sign dotted)."""
+    """By depth: the fragile share under both criteria, and % attacking S for the loss-based split, one line
+    per ε (FGSM solid, random sign dotted)."""
     epoch_dir = Path(epoch_dir)
     df = pd.read_csv(epoch_dir / "layers.csv")
-    per_layer = df.drop_duplicates("layer").sort_values("depth")
     with _style():
-        fig, axes = _figure(1, 2, figsize=(12, 4.0))
+        fig, axes = _figure(1, 2, figsize=(12, 4.2))
         ax = axes[0][0]
-        ax.bar(per_layer["depth"], 100 * per_layer["fraction_fragile"], color="tab:blue", alpha=0.7)
-        ax.set_ylabel("fragile kernels (% of the layer)")
-        ax.set_xlabel("convolution (depth in the forward pass)")
-        ax.set_xticks(per_layer["depth"], per_layer["layer"].str.replace("layer", "L").str.replace("downsample.0", "ds"),
+        for i, (criterion, label) in enumerate((("accuracy", "accuracy below the mean (the paper's rule)"),
+                                                ("loss", "loss above the mean"))):
+            per = df[df["criterion"] == criterion].drop_duplicates("layer").sort_values("depth")
+            ax.bar(per["depth"] + (i - 0.5) * 0.4, 100 * per["fraction_fragile"], width=0.4, label=label,
+                   color=("tab:blue", "tab:orange")[i], alpha=0.8)
+        names = df.drop_duplicates("layer").sort_values("depth")
+        ax.set_xticks(names["depth"], names["layer"].str.replace("layer", "L").str.replace(".downsample.0", ".ds"),
                       rotation=90, fontsize="x-small")
+        ax.set_ylabel("fragile kernels (% of the layer)")
         ax.set_title("fragile share by depth", fontsize="medium")
+        ax.legend(fontsize="x-small")
         ax = axes[0][1]
-        for i, (eps, d) in enumerate(df.groupby("epsilon")):
+        loss = df[df["criterion"] == "loss"]
+        for i, (eps, d) in enumerate(loss.groupby("epsilon")):
             d = d.sort_values("depth")
-            ax.plot(d["depth"], d["percent"], marker="*", color=f"C{i}", label=f"FGSM ε = {eps:g}")
-            ax.plot(d["depth"], d["random_percent"], ls=":", marker=".", color=f"C{i}", label=f"random sign ε = {eps:g}")
+            ax.plot(d["depth"], d["percent"], marker="*", color=f"C{i + 2}", label=f"FGSM ε = {eps:g}")
+            ax.plot(d["depth"], d["random_percent"], ls=":", marker=".", color=f"C{i + 2}",
+                    label=f"random sign ε = {eps:g}")
         ax.axhline(50, color="0.6", ls=":", lw=1)
         ax.set_ylim(-3, 103)
-        ax.set_ylabel("images attacking S (%)")
-        ax.set_xlabel("convolution (depth)")
-        ax.set_xticks(per_layer["depth"], per_layer["depth"], fontsize="x-small")
+        ax.set_ylabel("images attacking S (%), loss-based S")
+        ax.set_xlabel("convolution (depth in the forward pass)")
+        ax.set_xticks(names["depth"], names["depth"], fontsize="x-small")
         ax.set_title("Algorithm 1 at every convolution", fontsize="medium")
         ax.legend(fontsize="x-small")
         fig.suptitle(f"Every convolution — {_run_label(epoch_dir.parent)} @{epoch_dir.name[1:]}")

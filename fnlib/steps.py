@@ -458,13 +458,15 @@ def layers(progress=True, **kw):
     model = s.model()
     xr, yr = load(s.dataset, "test", limit=s.p.layer_limit)
     x, y = s.load("test")
-    sets = rank_all(model, xr, yr, s.p.eval_batch, progress)
+    splits = rank_all(model, xr, yr, s.p.eval_batch, progress)
     epsilons = sorted({s.p.filter_eps, {"cifar10": 0.01, "mnist": 0.34}[s.dataset]}) if s.epsilons is None \
         else s.epsilons
-    counts = targeting_all(model, x, y, sets, epsilons, s.p.seed, s.p.eval_batch)
-    results.write_csv(layer_table(model, sets, counts, epsilons, len(y)), s.edir / "layers.csv")
-    results.write_csv([{"layer": n, "kernel": k, "accuracy": a, "fragile": k in set(r.fragile)}
-                       for n, r in sets.items() for k, a in enumerate(r.accuracies)], s.edir / "layers_drop.csv")
+    counts = {c: targeting_all(model, x, y, sets, epsilons, s.p.seed, s.p.eval_batch) for c, sets in splits.items()}
+    results.write_csv(layer_table(model, splits, counts, epsilons, len(y)), s.edir / "layers.csv")
+    acc, loss = splits["accuracy"], splits["loss"]
+    results.write_csv([{"layer": n, "kernel": k, "accuracy": a, "loss": loss[n].losses[k],
+                        "fragile_accuracy": k in set(r.fragile), "fragile_loss": k in set(loss[n].fragile)}
+                       for n, r in acc.items() for k, a in enumerate(r.accuracies)], s.edir / "layers_drop.csv")
     results.write_json(s.provenance(epoch=s.epoch, n_rank=len(yr), n_images=len(y), epsilons=epsilons),
                        s.edir / "layers.json")
-    return sets
+    return splits

@@ -149,9 +149,10 @@ def test_rank_layer_restores_the_weights_and_targeting_counts(tiny, mnist_small)
     model = tiny(in_ch=1, channels=8)
     x, y = mnist_small
     before = model.conv1.weight.detach().clone()
-    sets = layers.rank_all(model, x, y)
+    splits = layers.rank_all(model, x, y)
     assert torch.equal(model.conv1.weight, before)
-    assert list(sets) == ["conv1"] and len(sets["conv1"].accuracies) == 8
+    assert set(splits) == {"accuracy", "loss"} and list(splits["loss"]) == ["conv1"]
+    assert len(splits["accuracy"]["conv1"].accuracies) == 8 and len(splits["loss"]["conv1"].losses) == 8
     from fnlib.kernels import Ranking
     sets = {"conv1": Ranking([10.0, 50.0, 10.0, 50.0, 50.0, 10.0, 50.0, 50.0], 60.0, "weights")}   # S = {0, 2, 5}
     r = sets["conv1"]
@@ -161,8 +162,13 @@ def test_rank_layer_restores_the_weights_and_targeting_counts(tiny, mnist_small)
     # row 0 (FGSM) at conv1 is exactly Algorithm 1 of the paper
     paper = targeting.algorithm1(model, x, y, r.fragile, r.null, [0.05, 0.3], "conv1", "pixel")
     assert counts["conv1"][0].tolist() == [p["fragile_count"] for p in paper]
-    rows = layers.layer_table(model, sets, counts, [0.05, 0.3], len(y))
-    assert rows[0]["depth"] == 0 and rows[0]["kernels"] == 8 and rows[0]["percent"] == paper[0]["percent"]
+    split = layers.LossSplit([0.1, 0.9, 0.2, 0.8, 0.1, 0.1, 0.1, 0.1])      # mean 0.3125: S = {1, 3}
+    assert split.fragile == [1, 3] and split.null == [0, 2, 4, 5, 6, 7]
+    rows = layers.layer_table(model, {"accuracy": sets, "loss": {"conv1": split}},
+                              {"accuracy": counts, "loss": counts}, [0.05, 0.3], len(y))
+    acc_rows = [row for row in rows if row["criterion"] == "accuracy"]
+    assert acc_rows[0]["depth"] == 0 and acc_rows[0]["kernels"] == 8 and acc_rows[0]["percent"] == paper[0]["percent"]
+    assert [row["n_fragile"] for row in rows if row["criterion"] == "loss"] == [2, 2]
 
 
 def test_batched_drop_equals_zeroing_each_kernel(resnet, mnist_small):
@@ -180,5 +186,7 @@ def test_batched_drop_equals_zeroing_each_kernel(resnet, mnist_small):
         conv.weight.data[k].copy_(saved)
         assert torch.allclose(got[g], want, atol=1e-4)
         assert not torch.allclose(got[g], got[(g + 1) % 3], atol=1e-4)      # each copy dropped its own kernel
-    accs = layers.rank_layer(model, conv, x, y, batch_size=40)
-    assert len(accs) == conv.out_channels and all(0 <= a <= 100 for a in accs)
+    accs, losses = layers.rank_layer(model, conv, x, y, batch_size=40)
+    assert len(accs) == len(losses) == conv.out_channels and all(0 <= a <= 100 for a in accs)
+    want = torch.nn.functional.cross_entropy(got[1], y).item()                  # kernel 7 is the second of [3, 7, 8]
+    assert layers.rank_layer(model, conv, x, y, batch_size=16)[1][7] == pytest.approx(want, rel=1e-4)
