@@ -41,9 +41,9 @@ STEP_MODULES = {"train": ("data", "models", "train", "evaluate", "results"),
                 "controls": ("data", "models", "attacks", "targeting", "controls", "results"),
                 "robustness": ("data", "models", "attacks", "pgd", "kernels", "defence", "targeting", "evaluate",
                                "robustness", "stats", "results"),
-                "csg": ("data", "csg", "seeds", "results"),
+                "csg": ("data", "csg", "stats", "results"),
                 "seeds": ("data", "models", "train", "evaluate", "attacks", "kernels", "targeting", "defence",
-                          "seeds", "results"),
+                          "seeds", "stats", "results"),
                 "layers": ("data", "models", "attacks", "evaluate", "kernels", "targeting", "layers", "results")}
 STEP_FUNCTIONS = {"train": "train", "rank": "rank", "attack": "attack", "algorithm1": "algorithm1",
                   "filter": "defence", "controls": "controls", "robustness": "robustness", "csg": "csg",
@@ -60,7 +60,7 @@ STEP_FIELDS = {"train": ("epochs", "train_limit", "test_limit", "seed", "batch_s
                               "val_limit", "test_limit", "train_limit", "eval_batch"),
                "csg": ("csg_dims", "csg_m", "csg_k", "csg_resamples", "csg_limit", "seed"),
                "seeds": ("seeds", "epochs", "train_limit", "test_limit", "val_limit", "rank_limit", "batch_size", "lr",
-                         "precision", "spaces", "filter_eps", "filter_mode", "n_sigma", "eval_batch"),
+                         "precision", "spaces", "filter_eps", "filter_mode", "n_sigma", "eval_batch", "drop", "layer"),
                "layers": ("layer_limit", "filter_eps", "seed", "test_limit", "eval_batch")}
 OUTPUTS = {"train": ["train.csv", "train.json"], "rank": ["kernel_drop.csv", "meta.json"],
            "attack": ["attack.csv"], "algorithm1": ["targeting.csv"], "filter": ["defence.csv", "defence.json"],
@@ -159,7 +159,8 @@ def plan(profile: str, overrides: dict | None = None) -> list[Task]:
                   for f in STEP_FIELDS[t.step]}
         upstream = [d.key for d in t.deps if d.step != "train"]   # training enters through ``weights``
         where = {k: v for k, v in t.parameters.items() if k != "overrides"}   # the overrides it reads are in values
-        t.key = _digest(t.notebook.read_bytes(), code[t.step], values, where, t.weights, upstream)
+        weights = "" if t.step == "csg" else t.weights          # CSG reads the data only, never the weights
+        t.key = _digest(t.notebook.read_bytes(), code[t.step], values, where, weights, upstream)
     # breadth first over checkpoints: every data set's epoch-10 results land before any run trains on to 50
     return sorted(tasks, key=lambda t: (p.archs.index(t.arch), t.epoch, p.datasets.index(t.dataset), ORDER[t.step]))
 
@@ -242,8 +243,7 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     stale = [t for t in tasks if force or not is_current(t)]
     # a fresh clone has results but no checkpoints: run a training stage whenever a later task needs its weights
     for t in [t for t in tasks if t.step == "train" and t not in stale]:
-        if any(u.epoch == t.epoch and u.dataset == t.dataset and u.arch == t.arch for u in stale) \
-                and not t.checkpoint().exists():
+        if any(t in u.deps for u in stale) and not t.checkpoint().exists():
             stale.append(t)
     stale.sort(key=lambda t: tasks.index(t))
     log(f"profile {profile}: {len(tasks)} tasks, {len(tasks) - len(stale)} up to date, {len(stale)} to run"
@@ -254,7 +254,7 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
         if dry_run:
             log(f"would run {label}")
             continue
-        blocked = [f for f in failed if f in t.deps or (f.step == "train" and t.weights == f.weights)]
+        blocked = [f for f in failed if f in t.deps or (f.step == "train" and t.weights == f.weights and t.deps)]
         if blocked:
             log(f"✗ {label} skipped: {blocked[0].name} failed")
             failed.append(t)

@@ -91,3 +91,26 @@ def combine(verdicts: list[str]) -> str:
     if all(v == REPRODUCED for v in verdicts):
         return REPRODUCED
     return NOT if NOT in verdicts else INCONCLUSIVE
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and the two ends of the t interval of the mean over the finite values (NaN ends below two)."""
+    values = [float(v) for v in values if v == v]
+    if not values:
+        return float("nan"), float("nan"), float("nan")
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    half = _st.t.ppf((1 + level) / 2, len(values) - 1) * sd / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def holm(pvalues: dict) -> dict:
+    """Holm's step-down adjusted p-values ({name: p} → {name: adjusted p}): family-wise error ≤ α."""
+    order = sorted(pvalues, key=lambda k: pvalues[k])
+    m, out, running = len(order), {}, 0.0
+    for i, k in enumerate(order):
+        running = max(running, min(1.0, (m - i) * pvalues[k]))
+        out[k] = running
+    return out

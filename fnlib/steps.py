@@ -381,7 +381,7 @@ def csg(progress=True, **kw):
     """CSG complexity of the data set (:mod:`fnlib.csg`) for every embedding dimension; ``csg.csv``, ``csg.json``."""
     from .csg import embed_pca, resample
     from .data import load
-    from .seeds import t_interval
+    from .stats import t_interval
     if kw.get("csg_dims") is not None:
         kw["csg_dims"] = tuple(ints(kw["csg_dims"]))
     s = Step(**kw)
@@ -435,7 +435,7 @@ def seeds(progress=True, **kw):
             got = measure(m, test, ranked, val if epoch == t.p.filter_epoch else None,
                           attack_eps=sorted({paper_eps, s.p.filter_eps}), target_eps=[s.p.filter_eps],
                           spaces=s.p.spaces, filter_eps=s.p.filter_eps, filter_mode=s.p.filter_mode,
-                          n_sigma=s.p.n_sigma, batch_size=s.p.eval_batch)
+                          n_sigma=s.p.n_sigma, batch_size=s.p.eval_batch, drop=s.p.drop, layer=s.p.layer)
             rows += [dict(r, seed=seed, epoch=epoch) for r in got]
             if progress:
                 print(f"seed {seed}, epoch {epoch}: " + ", ".join(

@@ -114,7 +114,8 @@ def across_seeds(root: Path, p: profiles.Profile, arch: str, key: str | None) ->
     if hit.empty:
         return None
     h = hit.iloc[0]
-    return f"{float(h['mean']):.2f} [{float(h['low']):.2f}, {float(h['high']):.2f}] ({int(h['seeds'])} seeds)"
+    return (f"{float(h['mean']):.2f} [{float(h['low']):.2f}, {float(h['high']):.2f}] ({int(h['seeds'])} seeds, range "
+            f"{float(h['min']):.2f}–{float(h['max']):.2f})")
 
 
 def build(profile: str, root: Path | None = None) -> dict:
@@ -180,19 +181,20 @@ def build(profile: str, root: Path | None = None) -> dict:
         main = max(info["summary"], key=lambda r: r["dim"])         # stated in advance: the largest PCA dimension
         csg_means[dataset] = {r["dim"]: r for r in info["summary"]}
         lo, hi = main["low"], main["high"]
-        verdict = INCONCLUSIVE if not (lo == lo) else REPRODUCED if lo <= pv[key]["value"] <= hi else NOT
         row(key, main["mean"], f"{dataset} training images ({info['params']['n_images']:,})",
-            f"paper's value inside our 95 % t interval over {info['params']['resamples']} draws (PCA-{main['dim']} "
-            "embedding; the original used t-SNE of autoencoder codes, so the order of the data sets is what compares)",
-            verdict, ci=(lo, hi), note="other embeddings: " + ", ".join(
-                f"PCA-{r['dim']} {r['mean']:.2f} [{r['low']:.2f}, {r['high']:.2f}]" for r in info["summary"] if r is not main))
+            f"no verdict on the value: it depends on the embedding (ours PCA-{main['dim']}, 95 % t interval over "
+            f"{info['params']['resamples']} draws; the cited one t-SNE of autoencoder codes); the order of the data "
+            "sets is tested in the next row", UNTESTABLE, ci=(lo, hi), note="other embeddings: " + ", ".join(
+                f"PCA-{r['dim']} {r['mean']:.2f} [{r['low']:.2f}, {r['high']:.2f}]" for r in info["summary"] if r is not main)
+            + "; at 64 dimensions the Parzen volumes span tens of orders of magnitude and many hit the 1e-4 floor, "
+              "so a few draws dominate")
     if len(csg_means) == 2:
         dims = sorted(set(csg_means["cifar10"]) & set(csg_means["mnist"]))
         above = [csg_means["cifar10"][d]["low"] > csg_means["mnist"][d]["high"] for d in dims]
         below = [csg_means["cifar10"][d]["high"] < csg_means["mnist"][d]["low"] for d in dims]
         row("csg_order", None, "cifar10 vs mnist", "CIFAR-10's 95 % interval wholly above MNIST's at every embedding "
-            "dimension; wholly below at any: not reproduced", REPRODUCED if all(above) else NOT if any(below)
-            else INCONCLUSIVE, item="CIFAR-10 is the more complex data set (CSG CIFAR-10 > MNIST, Sec 3.1)",
+            "dimension; wholly below at any: not reproduced", PENDING if not dims else REPRODUCED if all(above)
+            else NOT if any(below) else INCONCLUSIVE, item="CIFAR-10 is the more complex data set (CSG CIFAR-10 > MNIST, Sec 3.1)",
             paper="1.00 > 0.11", note=f"disjoint and above at {sum(above)} of {len(dims)} dimensions")
     # --- claims ---------------------------------------------------------------------------------------------
     epochs = list(p.epochs)
@@ -274,27 +276,36 @@ def build(profile: str, root: Path | None = None) -> dict:
         row("filter_lowers_targeting", None, "—", "—", PENDING)
         row("filter_improves_robustness", None, "—", "—", PENDING)
     rob = _csv(edir("mnist", ep[10]) / "robustness.csv")
+    beyond = []
     for model_, attack, what in (("filtered", "pgd", "PGD-{steps}, white-box"),
                                  ("filtered", "fgsm_transfer", "FGSM made on the original (transfer)"),
-                                 ("filtered_val", "fgsm", "FGSM, S ranked on validation"),
-                                 ("filtered_bn", "fgsm", "FGSM, BatchNorm statistics recomputed")):
+                                 ("filtered_val", "fgsm", "FGSM, with S ranked on validation images"),
+                                 ("filtered_bn", "fgsm", "FGSM, with BatchNorm statistics recomputed")):
         key = f"beyond_{model_}_{attack}"
-        item = f"(beyond the paper) the filter's gain under {what.format(steps=p.pgd_steps)}, MNIST ε = 0.015"
+        item = f"(beyond the paper) filtered model's accuracy under {what.format(steps=p.pgd_steps)}, MNIST ε = 0.015"
         r = None if rob is None else rob[(rob["model"] == model_) & (rob["attack"] == attack)
                                          & np.isclose(rob["epsilon"], p.filter_eps)]
-        if r is None or r.empty:
+        ref = "original" if r is None or r.empty or "baseline" not in r else r.iloc[0]["baseline"]
+        base = None if r is None or r.empty else \
+            rob[(rob["model"] == ref) & (rob["attack"] == (attack if ref != "original" else attack.replace("_transfer", "")))
+                & np.isclose(rob["epsilon"], p.filter_eps)]
+        beyond.append((key, item, ref, None if r is None or r.empty or base.empty else (r.iloc[0], base.iloc[0])))
+    # Holm's step-down correction over the tests of this family (each row tests up and down: 2 × rows tests)
+    pvals = {(k, d): got[0][f"p_{d}"] for k, _, _, got in beyond if got is not None for d in ("better", "worse")}
+    adjusted = stats.holm(pvals)
+    for key, item, ref, got in beyond:
+        if got is None:
             row(key, None, "—", "—", PENDING, item=item, paper="—", kind="beyond")
             continue
-        r = r.iloc[0]
-        ref = r["baseline"] if "baseline" in r else "original"
-        base = rob[(rob["model"] == ref) & (rob["attack"] == (attack if ref != "original" else attack.replace("_transfer", "")))
-                   & np.isclose(rob["epsilon"], p.filter_eps)].iloc[0]
-        verdict = {1: REPRODUCED, -1: NOT, 0: INCONCLUSIVE}[stats.direction(r["p_better"], r["p_worse"])]
-        row(key, r["accuracy"], f"mnist/{arch} @{ep[10]}", f"accuracy significantly above the {ref} model's under "
-            "the same attack (one-sided exact McNemar, p < 0.05); below: not reproduced", verdict,
-            ci=(r["low"], r["high"]), n=int(r["n"]), item=item, paper="—", kind="beyond",
-            note=f"{ref} {base['accuracy']:.2f} %; right only when filtered {int(r['only_model'])}, only for "
-                 f"{ref} {int(r['only_original'])}")
+        r, base = got
+        up, down = adjusted[(key, "better")], adjusted[(key, "worse")]
+        verdict = REPRODUCED if up < stats.ALPHA else NOT if down < stats.ALPHA else INCONCLUSIVE
+        row(key, r["accuracy"], f"mnist/{arch} @{ep[10]}", f"above the {ref} model's accuracy under the same attack: "
+            f"one-sided exact McNemar, Holm-adjusted over the {len(pvals)} tests of this section, p < 0.05; below: "
+            "not reproduced", verdict, ci=(r["low"], r["high"]), n=int(r["n"]), item=item, paper="—", kind="beyond",
+            note=f"{ref} {base['accuracy']:.2f} % → filtered {r['accuracy']:.2f} % (gain {r['accuracy'] - base['accuracy']:+.2f} "
+                 f"points); right only when filtered {int(r['only_model'])}, only for {ref} {int(r['only_original'])}; "
+                 f"Holm-adjusted p = {min(up, down):.3g}")
     n_fragile = {}
     for a in p.archs:
         m = [edir("cifar10", e, a) / "meta.json" for e in epochs]

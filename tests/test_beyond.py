@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from fnlib import csg, layers, pgd, robustness, seeds, targeting
+from fnlib import csg, layers, pgd, robustness, seeds, stats, targeting
 from fnlib.attacks import fgsm
 
 
@@ -76,12 +76,17 @@ def test_under_attack_needs_the_original(tiny, mnist_small):
         robustness.under_attack({"filtered": tiny(in_ch=1, channels=8)}, x, y, [0.1])
 
 
-def test_under_attack_transfer_of_the_original_to_itself_equals_white_box(tiny, mnist_small):
-    model = tiny(in_ch=1, channels=8)
+def test_transfer_examples_are_made_on_the_original_and_scored_on_the_other(tiny, mnist_small):
+    """A transfer attack made on the scored model instead of the original fails this test."""
+    original, other = tiny(in_ch=1, channels=8, seed=0), tiny(in_ch=1, channels=8, seed=2)
     x, y = mnist_small
-    hits = robustness.under_attack({"original": model, "copy": model}, x, y, [0.05, 0.3], steps=2, seed=0)
-    assert torch.equal(hits[("copy", "fgsm_transfer")], hits[("original", "fgsm")])
-    assert torch.equal(hits[("copy", "fgsm")], hits[("original", "fgsm")])
+    hits = robustness.under_attack({"original": original, "other": other}, x, y, [0.5], steps=2, seed=0)
+    with torch.no_grad():
+        want_transfer = other(fgsm(original, x, y, 0.5)).argmax(1) == y
+        want_white = other(fgsm(other, x, y, 0.5)).argmax(1) == y
+    assert torch.equal(hits[("other", "fgsm_transfer")][0], want_transfer)
+    assert torch.equal(hits[("other", "fgsm")][0], want_white)
+    assert not torch.equal(want_transfer, want_white)          # the two attacks differ on these models
 
 
 # ------------------------------------------------------------------------------------------------ CSG
@@ -118,9 +123,9 @@ def test_embed_pca_keeps_the_leading_axis():
 
 # ---------------------------------------------------------------------------------------------- seeds
 def test_t_interval_and_spread():
-    mean, lo, hi = seeds.t_interval([1.0, 2.0, 3.0])
+    mean, lo, hi = stats.t_interval([1.0, 2.0, 3.0])
     assert mean == 2.0 and hi - mean == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)
-    assert np.isnan(seeds.t_interval([5.0])[1])
+    assert np.isnan(stats.t_interval([5.0])[1])
     rows = [{"seed": s, "epoch": 1, "quantity": "clean_accuracy", "epsilon": "", "space": "", "value": v}
             for s, v in ((0, 90.0), (1, 92.0), (2, 94.0))]
     (out,) = seeds.spread(rows)

@@ -11,7 +11,8 @@ from fnlib.results import PROJECT_ROOT
 
 def test_plan_orders_dependencies_and_covers_every_step():
     tasks = pipeline.plan("smoke")
-    assert len(tasks) == 2 * (2 * 5 + 1)   # per data set: 2 epochs × (train stage, rank, attack, alg1, controls), filter
+    # per data set: 2 epochs × (train stage, rank, attack, alg1, controls), filter, robustness, csg, layers, seeds
+    assert len(tasks) == 2 * (2 * 5 + 1 + 4)
     seen = set()
     for t in tasks:
         for d in t.deps:
@@ -22,7 +23,8 @@ def test_plan_orders_dependencies_and_covers_every_step():
     names = [(t.dataset, t.name) for t in tasks]
     assert names.index(("cifar10", "05_algorithm1_e1")) < names.index(("mnist", "01_train_e2"))
     paper = pipeline.plan("paper")
-    assert [(t.dataset, t.arch, t.name) for t in paper[:2]] == [("cifar10", "resnet50", "01_train_e10"),
+    assert [(t.dataset, t.arch, t.name) for t in paper[:3]] == [("cifar10", "resnet50", "08_csg_e10"),   # data only
+                                                                 ("cifar10", "resnet50", "01_train_e10"),
                                                                  ("cifar10", "resnet50", "02_rank_kernels_e10")]
 
 
@@ -36,12 +38,20 @@ def changed(before, after):
 
 def test_each_key_covers_only_what_its_step_reads(monkeypatch):
     base = keys()
-    assert changed(base, keys(filter_mode="clamp")) == ["04_filter"]
-    assert changed(base, keys(layer="bn1")) == ["04_filter", "05_algorithm1", "06_controls"]
-    assert changed(base, keys(drop="activation")) == ["02_rank_kernels", "04_filter", "05_algorithm1", "06_controls"]
-    assert changed(base, keys(spaces=("pixel",))) == ["03_attack", "04_filter", "05_algorithm1", "06_controls"]
+    # step 7 reads the filter (its key includes step 4's) and step 9 recomputes the headline numbers
+    assert changed(base, keys(filter_mode="clamp")) == ["04_filter", "07_robustness", "09_seeds"]
+    assert changed(base, keys(layer="bn1")) == ["04_filter", "05_algorithm1", "06_controls", "07_robustness", "09_seeds"]
+    assert changed(base, keys(drop="activation")) == ["02_rank_kernels", "04_filter", "05_algorithm1", "06_controls",
+                                                      "07_robustness", "09_seeds"]
+    assert changed(base, keys(spaces=("pixel",))) == ["03_attack", "04_filter", "05_algorithm1", "06_controls",
+                                                      "07_robustness", "09_seeds"]
     assert changed(base, keys(n_sets=5)) == ["06_controls"]
-    every = ["01_train", "02_rank_kernels", "03_attack", "04_filter", "05_algorithm1", "06_controls"]
+    assert changed(base, keys(pgd_steps=25)) == changed(base, keys(robust_limit=100)) == ["07_robustness"]
+    assert changed(base, keys(csg_m=50)) == ["08_csg"]
+    assert changed(base, keys(seeds=(0, 3))) == ["09_seeds"]
+    assert changed(base, keys(layer_limit=10)) == ["10_layers"]
+    every = ["01_train", "02_rank_kernels", "03_attack", "04_filter", "05_algorithm1", "06_controls", "07_robustness",
+             "09_seeds", "10_layers"]                                  # all but CSG, which reads the data only
     assert changed(base, keys(lr=0.03)) == every                    # new weights: everything downstream
     assert changed(base, keys(device="cpu")) == []                  # where it runs is not what it computes
     # code: an edit to the attacks leaves training (and the ranking) alone; one to training changes all
@@ -91,7 +101,9 @@ def test_summary_of_committed_smoke_results(tmp_path):
     out = summary.build("smoke", root=tmp_path / "smoke")
     ids = [r["id"] for r in out["rows"]]
     paper = summary.paper_values()
-    assert set(ids) == {k for k in paper if not k.startswith("_") and k != "claims"} | set(paper["claims"])
+    beyond = {"csg_order", "beyond_filtered_pgd", "beyond_filtered_fgsm_transfer", "beyond_filtered_val_fgsm",
+              "beyond_filtered_bn_fgsm"}                                   # rows of our own tests, not the paper's
+    assert set(ids) == {k for k in paper if not k.startswith("_") and k != "claims"} | set(paper["claims"]) | beyond
     clean = next(r for r in out["rows"] if r["id"] == "mnist_clean_e100")
     attack = (tmp_path / "smoke/mnist/resnet18/e2/attack.csv").read_text().splitlines()
     assert any(line.startswith(f"pixel,0,{clean['ours']:g}") for line in attack)

@@ -165,8 +165,8 @@ def test_csg_rows_and_the_order_of_the_data_sets(tmp_path):
     write_csg(tmp_path / "a", "cifar10", [(4, 6.0, 5.8, 6.2), (64, 1.1, 0.9, 1.3)])
     write_csg(tmp_path / "a", "mnist", [(4, 0.7, 0.6, 0.8), (64, 0.3, 0.2, 0.4)])
     rows = build(tmp_path / "a")
-    assert rows["csg_cifar10"]["verdict"] == REPRODUCED and rows["csg_cifar10"]["ours"] == 1.1   # the largest dim
-    assert rows["csg_mnist"]["verdict"] == NOT                                    # 0.11 outside [0.2, 0.4]
+    assert rows["csg_cifar10"]["verdict"] == stats.UNTESTABLE and rows["csg_cifar10"]["ours"] == 1.1   # largest dim
+    assert rows["csg_mnist"]["ci"] == [0.2, 0.4]
     assert rows["csg_order"]["verdict"] == REPRODUCED and rows["csg_order"]["kind"] == "claim"
     write_csg(tmp_path / "b", "cifar10", [(4, 6.0, 5.8, 6.2), (64, 0.3, 0.1, 0.5)])
     write_csg(tmp_path / "b", "mnist", [(4, 0.7, 0.6, 0.8), (64, 0.3, 0.2, 0.4)])
@@ -175,6 +175,9 @@ def test_csg_rows_and_the_order_of_the_data_sets(tmp_path):
     write_csg(tmp_path / "c", "mnist", [(4, 0.7, 0.6, 0.8), (64, 0.3, 0.2, 0.4)])
     assert build(tmp_path / "c")["csg_order"]["verdict"] == NOT                   # below at dim 4
     assert build(tmp_path / "d")["csg_cifar10"]["verdict"] == PENDING             # no csg.json
+    write_csg(tmp_path / "e", "cifar10", [(4, 6.0, 5.8, 6.2)])
+    write_csg(tmp_path / "e", "mnist", [(64, 0.3, 0.2, 0.4)])
+    assert build(tmp_path / "e")["csg_order"]["verdict"] == PENDING               # no dimension in common
 
 
 def write_robustness(root, only_model, only_original):
@@ -197,7 +200,12 @@ def test_beyond_rows_follow_mcnemar_against_their_baseline(tmp_path, only_model,
     for key in ("beyond_filtered_pgd", "beyond_filtered_fgsm_transfer", "beyond_filtered_val_fgsm",
                 "beyond_filtered_bn_fgsm"):
         assert rows[key]["verdict"] == verdict and rows[key]["kind"] == "beyond", key
-    assert "original_bn" in rows["beyond_filtered_bn_fgsm"]["rule"]
+    assert "original_bn" in rows["beyond_filtered_bn_fgsm"]["rule"] and "Holm" in rows["beyond_filtered_pgd"]["rule"]
+
+
+def test_holm_adjusts_step_down():
+    adj = stats.holm({"a": 0.01, "b": 0.04, "c": 0.03})
+    assert adj == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})          # 3×0.01, max(2×0.03, ·), max(1×0.04, 0.06)
 
 
 def test_across_seeds_is_reported_beside_the_row(tmp_path):
@@ -207,6 +215,6 @@ def test_across_seeds_is_reported_beside_the_row(tmp_path):
                        {"epoch": 1, "quantity": "filter_gain", "epsilon": 0.015, "space": "pixel", "seeds": 3,
                         "mean": 0.5, "low": -1.0, "high": 2.0, "min": 0.0, "max": 1.0}], d / "seeds_summary.csv")
     rows = build(tmp_path)
-    assert rows["mnist_fraction_fragile_e10"]["seeds"] == "40.00 [30.00, 50.00] (3 seeds)"
-    assert rows["filter_improves_robustness"]["seeds"] == "0.50 [-1.00, 2.00] (3 seeds)"
+    assert rows["mnist_fraction_fragile_e10"]["seeds"] == "40.00 [30.00, 50.00] (3 seeds, range 35.00–45.00)"
+    assert rows["filter_improves_robustness"]["seeds"] == "0.50 [-1.00, 2.00] (3 seeds, range 0.00–1.00)"
     assert rows["cifar10_clean_e100"]["seeds"] is None                          # no cifar10 seed study written
