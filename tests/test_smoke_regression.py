@@ -185,8 +185,9 @@ def test_beyond_results_agree_with_the_paper_steps(fresh, dataset, arch):
         att = pd.read_csv(run / f"e{e}" / "attack.csv")
         tgt = pd.read_csv(run / f"e{e}" / "targeting.csv")
         assert got[("clean_accuracy", "", "")] == pytest.approx(train.loc[e, "test_acc"], abs=one)
-        assert got[("fraction_fragile", "", "")] == pytest.approx(100 * meta["fraction_fragile"], abs=1e-6)
-        assert got[("mean_drop", "", "")] == pytest.approx(meta["mean"], abs=1e-6)
+        # the CSV files keep 6 significant digits (results.write_csv)
+        assert got[("fraction_fragile", "", "")] == pytest.approx(100 * meta["fraction_fragile"], abs=1e-3)
+        assert got[("mean_drop", "", "")] == pytest.approx(meta["mean"], abs=1e-3)
         for space in ("pixel", "normalized"):
             a = att[(att["space"] == space) & (att["epsilon"] == 0.015)]["accuracy"].item()
             t = tgt[(tgt["space"] == space) & (tgt["epsilon"] == 0.015)]["percent"].item()
