@@ -59,19 +59,17 @@ def robustness(epoch_dir, path=None):
 
 
 def robustness_table(epoch_dir) -> pd.DataFrame:
-    """Accuracy [interval] per model and attack at every ε, and McNemar's one-sided p against its baseline."""
+    """One row per (model, attack), one column per ε: accuracy [95 % interval]; images right only for this
+    model / only for its baseline; one-sided McNemar p that it is better (↑) or worse (↓) than the baseline."""
     df = pd.read_csv(Path(epoch_dir) / "robustness.csv")
     df = df[df["model"] != "original"].copy()
+    df["cell"] = [f"{a:.1f} [{lo:.1f}, {hi:.1f}]; +{m}/−{o}; p↑ {pb:.2g}, p↓ {pw:.2g}" for a, lo, hi, m, o, pb, pw in
+                  zip(df["accuracy"], df["low"], df["high"], df["only_model"], df["only_original"], df["p_better"],
+                      df["p_worse"])]
     df["attack"] = df["attack"].map(ATTACK_TITLES)
-    df["accuracy [95 % interval]"] = [f"{a:.1f} [{lo:.1f}, {hi:.1f}]" for a, lo, hi in
-                                      zip(df["accuracy"], df["low"], df["high"])]
-    df["vs baseline (paired: +right only here / −right only there)"] = [
-        f"+{m} / −{o}" for m, o in zip(df["only_model"], df["only_original"])]
-    df["p better"] = df["p_better"].map(lambda p: f"{p:.3g}")
-    df["p worse"] = df["p_worse"].map(lambda p: f"{p:.3g}")
-    cols = ["model", "baseline", "attack", "epsilon", "accuracy [95 % interval]",
-            "vs baseline (paired: +right only here / −right only there)", "p better", "p worse"]
-    return df[[c for c in cols if c in df]].reset_index(drop=True)
+    df["ε"] = df["epsilon"].map(lambda e: f"ε = {e:g}")
+    index = ["model", "baseline", "attack"] if "baseline" in df else ["model", "attack"]
+    return df.pivot(index=index, columns="ε", values="cell").reset_index().rename_axis(columns=None)
 
 
 def layers(epoch_dir, path=None):
