@@ -367,6 +367,13 @@ def _provenance(root: Path) -> dict:
     return out
 
 
+def tally(rows: list[dict], verdict: str) -> int:
+    """How many rows carry ``verdict``; a row's verdict may add a reason in parentheses, and so may the
+    constant itself (``PENDING``)."""
+    base = verdict.split(" (")[0]
+    return sum(1 for r in rows if r["verdict"].split(" (")[0] == base)
+
+
 def table(summary: dict) -> pd.DataFrame:
     """The claims table of the book: item, paper, ours, interval, verdict, model, rule, note."""
     df = pd.DataFrame(summary["rows"])

@@ -218,3 +218,14 @@ def test_across_seeds_is_reported_beside_the_row(tmp_path):
     assert rows["mnist_fraction_fragile_e10"]["seeds"] == "40.00 [30.00, 50.00] (3 seeds, range 35.00–45.00)"
     assert rows["filter_improves_robustness"]["seeds"] == "0.50 [-1.00, 2.00] (3 seeds, range 0.00–1.00)"
     assert rows["cifar10_clean_e100"]["seeds"] is None                          # no cifar10 seed study written
+
+
+def test_tally_counts_verdicts_with_and_without_reasons():
+    rows = [{"verdict": stats.PENDING}, {"verdict": stats.PENDING},
+            {"verdict": "reproduced (within the margin)"}, {"verdict": stats.INCONCLUSIVE},
+            {"verdict": stats.UNTESTABLE}]
+    assert summary.tally(rows, stats.PENDING) == 2          # the constant itself carries "(…)"
+    assert summary.tally(rows, stats.REPRODUCED) == 1
+    assert summary.tally(rows, stats.INCONCLUSIVE) == 1
+    assert summary.tally(rows, stats.UNTESTABLE) == 1
+    assert summary.tally(rows, stats.NOT) == 0
