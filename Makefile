@@ -18,7 +18,7 @@ export MPLBACKEND          := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_NUM_THREADS     ?= 2
 
-.PHONY: env book pipeline html test unit nbval bench regen-smoke gpu-paper clean
+.PHONY: env book pipeline html test unit nbval bench regen-smoke gpu-paper paper-bg clean
 env: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -54,6 +54,17 @@ regen-smoke: env
 bench: env
 	$(BIN)/python -m pip install -q --no-deps -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/bench.py --quick
+
+## make paper-bg [ARGS="--only resnet50"]: the paper profile on this CPU in the background, at nice 19,
+## resumable (re-run the same command after any interruption); progress in logs/paper.log
+paper-bg: env
+	@mkdir -p logs
+	@if [ "$$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then \
+		echo "note: kernel.sched_autogroup_enabled is 1, so nice 19 does not yield to jobs started from other"; \
+		echo "      sessions; as root: echo 0 > /proc/sys/kernel/sched_autogroup_enabled"; fi
+	PYTHONUNBUFFERED=1 setsid nohup nice -n 19 $(BIN)/python -m fnlib run --profile paper --device cpu $(ARGS) \
+		>> logs/paper.log 2>&1 < /dev/null &
+	@echo "paper profile started in the background; follow it with: tail -f logs/paper.log"
 
 ## on a CUDA machine: the paper profile, then nbval over its notebooks (see .github/workflows/paper.yml)
 gpu-paper: env

@@ -66,7 +66,8 @@ def main(argv=None) -> int:
                 overrides["device"] = a.device
             timings = run(a.profile, force=a.force, only=a.only, dry_run=a.dry_run, step=a.step, overrides=overrides)
             root = results.work_root()
-            print(f"ran {len(timings)} notebooks in {sum(timings.values()):.0f} s" if timings else "nothing to run")
+            print(f"ran {len(timings)} notebooks in {sum(timings.values()):.0f} s" if timings else
+                  "dry run: nothing executed" if a.dry_run else "nothing to run")
             if not a.dry_run:
                 print(f"results:   {root / 'results' / a.profile}\nnotebooks: {root / 'book' / 'runs' / a.profile}\n"
                       f"weights:   {root / 'checkpoints' / a.profile}")

@@ -16,6 +16,8 @@ when the notebook succeeded, so a failed or interrupted run never replaces a com
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import inspect
 import json
@@ -228,6 +230,31 @@ def select(tasks: list[Task], only: str | None, step: list[str] | None, p: profi
     return tasks
 
 
+@contextlib.contextmanager
+def exclusive(profile: str):
+    """Hold ``<work root>/.stage/<profile>.lock`` for a run; a second run of the same profile on the same work
+    root stops at once, naming the first one's process id."""
+    path = results.work_root() / ".stage" / f"{profile}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            raise RuntimeError(f"another run of profile {profile!r} (process {pid}) is working in "
+                               f"{results.work_root()}; wait for it to end or stop it (kill {pid}), "
+                               f"or give this one its own --workdir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def run(profile: str, force: bool = False, only: str | None = None, dry_run: bool = False, log=print,
         step: list[str] | None = None, overrides: dict | None = None, stream: bool = True) -> dict:
     """Execute every stale task of ``profile``; rebuild ``results/<profile>/summary.json`` as results land.
@@ -248,31 +275,34 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     stale.sort(key=lambda t: tasks.index(t))
     log(f"profile {profile}: {len(tasks)} tasks, {len(tasks) - len(stale)} up to date, {len(stale)} to run"
         + (f"; settings changed: {overrides}" if overrides else ""))
-    timings, failed, wiped = {}, [], set()
-    for i, t in enumerate(stale, 1):
-        label = f"[{i}/{len(stale)}] {t.dataset}/{t.arch} {t.name}"
-        if dry_run:
-            log(f"would run {label}")
-            continue
-        blocked = [f for f in failed if f in t.deps or (f.step == "train" and t.weights == f.weights and t.deps)]
-        if blocked:
-            log(f"✗ {label} skipped: {blocked[0].name} failed")
-            failed.append(t)
-            continue
-        if force and t.step == "train" and t.weights not in wiped:
-            shutil.rmtree(t.checkpoint().parent, ignore_errors=True)   # --force: train from scratch
-            wiped.add(t.weights)
-        log(f"▶ {label}")
-        try:
-            timings[f"{t.dataset}/{t.arch}/{t.name}"] = seconds = execute(t, stream)
-        except Exception as e:      # one failed notebook does not stop the other runs of a long profile
-            log(f"✗ {label} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}")
-            failed.append(t)
-            continue
-        log(f"✓ {label} ({seconds:.0f} s)")
-        _summarize(profile, log)
-    if not dry_run and not stale:
-        _summarize(profile, log)
+    with contextlib.ExitStack() as held:
+        if not dry_run:
+            held.enter_context(exclusive(profile))   # two runs of one profile would write the same checkpoints
+        timings, failed, wiped = {}, [], set()
+        for i, t in enumerate(stale, 1):
+            label = f"[{i}/{len(stale)}] {t.dataset}/{t.arch} {t.name}"
+            if dry_run:
+                log(f"would run {label}")
+                continue
+            blocked = [f for f in failed if f in t.deps or (f.step == "train" and t.weights == f.weights and t.deps)]
+            if blocked:
+                log(f"✗ {label} skipped: {blocked[0].name} failed")
+                failed.append(t)
+                continue
+            if force and t.step == "train" and t.weights not in wiped:
+                shutil.rmtree(t.checkpoint().parent, ignore_errors=True)   # --force: train from scratch
+                wiped.add(t.weights)
+            log(f"▶ {label}")
+            try:
+                timings[f"{t.dataset}/{t.arch}/{t.name}"] = seconds = execute(t, stream)
+            except Exception as e:      # one failed notebook does not stop the other runs of a long profile
+                log(f"✗ {label} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}")
+                failed.append(t)
+                continue
+            log(f"✓ {label} ({seconds:.0f} s)")
+            _summarize(profile, log)
+        if not dry_run and not stale:
+            _summarize(profile, log)
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(stale)} notebooks failed or were skipped: "
                            + ", ".join(f"{t.dataset}/{t.arch} {t.name}" for t in failed)

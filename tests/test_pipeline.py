@@ -1,5 +1,6 @@
 """The papermill pipeline's plan, cache keys and skip logic, and summary.json's verdict rules."""
 import json
+import os
 from pathlib import Path
 import shutil
 
@@ -154,3 +155,16 @@ def test_workdir_keeps_every_output_out_of_the_project(tmp_path, monkeypatch):
     for t in pipeline.plan("smoke"):
         for path in [t.output, t.checkpoint(), pipeline.ledger_path(t), *t.outputs()]:
             assert tmp_path in path.parents, path
+
+
+def test_a_second_run_of_a_profile_stops_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    ran = []
+    monkeypatch.setattr(pipeline, "execute", lambda t, stream=True: ran.append(t) or 0.0)
+    with pipeline.exclusive("smoke"):            # the first run holds the profile
+        with pytest.raises(RuntimeError, match=rf"process {os.getpid()}\b.*kill"):
+            pipeline.run("smoke", step=["csg"], log=lambda *_: None)
+    assert ran == []
+    assert (tmp_path / ".stage" / "smoke.lock").exists()
+    pipeline.run("smoke", step=["csg"], log=lambda *_: None)   # released: the next run goes ahead
+    assert ran and all(t.step == "csg" for t in ran)
