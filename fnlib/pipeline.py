@@ -78,6 +78,11 @@ def runs_root() -> Path:
     return results.work_root() / "book" / "runs"
 
 
+def stage_root() -> Path:
+    """Where notebooks execute before they move into place, and where a run's lock lives."""
+    return results.work_root() / ".stage"
+
+
 def code_hash(step: str) -> str:
     """sha256 of the code a step runs: its modules, its function in steps.py and the Step class."""
     h = hashlib.sha256()
@@ -187,7 +192,7 @@ def execute(t: Task, stream: bool = True) -> float:
     With ``stream`` the kernel's output (training progress included) is echoed to this process's stdout/stderr.
     """
     import papermill
-    stage = results.work_root() / ".stage" / "runs" / t.output.relative_to(runs_root())
+    stage = stage_root() / "runs" / t.output.relative_to(runs_root())
     stage.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     papermill.execute_notebook(str(t.notebook), str(stage), parameters=t.parameters, kernel_name="python3",
@@ -234,7 +239,7 @@ def select(tasks: list[Task], only: str | None, step: list[str] | None, p: profi
 def exclusive(profile: str):
     """Hold ``<work root>/.stage/<profile>.lock`` for a run; a second run of the same profile on the same work
     root stops at once, naming the first one's process id."""
-    path = results.work_root() / ".stage" / f"{profile}.lock"
+    path = stage_root() / f"{profile}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
         try:
@@ -249,10 +254,7 @@ def exclusive(profile: str):
         f.truncate()
         f.write(f"{os.getpid()}\n")
         f.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+        yield               # closing the file releases the lock, also on an exception
 
 
 def run(profile: str, force: bool = False, only: str | None = None, dry_run: bool = False, log=print,
@@ -275,9 +277,8 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     stale.sort(key=lambda t: tasks.index(t))
     log(f"profile {profile}: {len(tasks)} tasks, {len(tasks) - len(stale)} up to date, {len(stale)} to run"
         + (f"; settings changed: {overrides}" if overrides else ""))
-    with contextlib.ExitStack() as held:
-        if not dry_run:
-            held.enter_context(exclusive(profile))   # two runs of one profile would write the same checkpoints
+    # two runs of one profile would write the same checkpoints
+    with contextlib.nullcontext() if dry_run else exclusive(profile):
         timings, failed, wiped = {}, [], set()
         for i, t in enumerate(stale, 1):
             label = f"[{i}/{len(stale)}] {t.dataset}/{t.arch} {t.name}"
