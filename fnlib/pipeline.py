@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +187,53 @@ def is_current(t: Task) -> bool:
         and t.output.exists()
 
 
+HEARTBEAT_S = 600      # how often a long notebook says it is still running
+
+
+def past_seconds(t: Task) -> float | None:
+    """How long this step took when it last ran for the same profile and arch (this data set first, then the
+    others, at any epoch): the basis of the time-left estimate. None for training, whose stages differ in
+    length and which prints its own progress, and for a step that has not run yet."""
+    if t.step == "train":
+        return None
+    p = profiles.get(t.profile, **t.overrides)
+    step = STEP_NOTEBOOKS[t.step]
+    for dataset in sorted(p.datasets, key=lambda d: d != t.dataset):
+        path = results.run_dir(t.profile, dataset, t.arch) / "steps.json"
+        ledger = json.loads(path.read_text()) if path.exists() else {}
+        past = [v["seconds"] for k, v in ledger.items() if k.rsplit("_e", 1)[0] == step and "seconds" in v]
+        if past:
+            return past[-1]
+    return None
+
+
+@contextlib.contextmanager
+def heartbeat(label: str, estimate: float | None, log=print, every: float = HEARTBEAT_S):
+    """Every ``every`` seconds until the block ends, log how long ``label`` has run and, from ``estimate``
+    (seconds, see :func:`past_seconds`), about how long it has left: a silent hour-long step shows it lives."""
+    stop, t0 = threading.Event(), time.perf_counter()
+
+    def beat():
+        while not stop.wait(every):
+            ran = time.perf_counter() - t0
+            msg = f"… {label} running for {ran / 60:.0f} min"
+            if estimate is None:
+                msg += " (no earlier run of this step to estimate the time left from)"
+            elif ran < estimate:
+                msg += f", about {(estimate - ran) / 60:.0f} min left (its last run took {estimate / 60:.0f} min)"
+            else:
+                msg += f", longer than its last run ({estimate / 60:.0f} min)"
+            log(msg)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def execute(t: Task, stream: bool = True) -> float:
     """Run one notebook with papermill into a staging folder; move it into place and record its key on success.
 
@@ -295,7 +343,8 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                 wiped.add(t.weights)
             log(f"▶ {label}")
             try:
-                timings[f"{t.dataset}/{t.arch}/{t.name}"] = seconds = execute(t, stream)
+                with heartbeat(label, past_seconds(t), log):
+                    timings[f"{t.dataset}/{t.arch}/{t.name}"] = seconds = execute(t, stream)
             except Exception as e:      # one failed notebook does not stop the other runs of a long profile
                 log(f"✗ {label} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}")
                 failed.append(t)

@@ -168,3 +168,27 @@ def test_a_second_run_of_a_profile_stops_before_any_work(tmp_path, monkeypatch):
     assert (tmp_path / ".stage" / "smoke.lock").exists()
     pipeline.run("smoke", step=["csg"], log=lambda *_: None)   # released: the next run goes ahead
     assert ran and all(t.step == "csg" for t in ran)
+
+
+def test_a_long_step_says_it_lives_and_how_long_it_has_left(tmp_path, monkeypatch):
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    tasks = pipeline.plan("smoke")
+    t = next(t for t in tasks if t.step == "attack" and t.dataset == "mnist")
+    assert pipeline.past_seconds(t) is None                     # never ran: nothing to estimate from
+    other = next(u for u in tasks if u.step == "attack" and u.dataset == "cifar10")
+    pipeline.ledger_path(other).parent.mkdir(parents=True, exist_ok=True)
+    pipeline.ledger_path(other).write_text(json.dumps({other.name: {"key": "k", "seconds": 600.0},
+                                                       "01_train_e1": {"key": "k", "seconds": 5.0}}))
+    assert pipeline.past_seconds(t) == 600.0                    # the same step of the other data set
+    pipeline.ledger_path(t).parent.mkdir(parents=True, exist_ok=True)
+    pipeline.ledger_path(t).write_text(json.dumps({"03_attack_e9": {"key": "k", "seconds": 120.0}}))
+    assert pipeline.past_seconds(t) == 120.0                    # its own data set first
+    assert pipeline.past_seconds(next(u for u in tasks if u.step == "train")) is None
+    logs = []
+    with pipeline.heartbeat("[1/1] mnist 03_attack_e1", 120.0, logs.append, every=0.05):
+        import time
+        time.sleep(0.3)
+    n = len(logs)
+    time.sleep(0.2)
+    assert n >= 2 and len(logs) == n                             # it beats while the step runs, then stops
+    assert all("03_attack_e1 running for 0 min, about 2 min left (its last run took 2 min)" in m for m in logs)
