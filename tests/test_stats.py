@@ -37,6 +37,12 @@ def test_all_up_and_combine():
     assert stats.all_up([1, 1]) == REPRODUCED
     assert stats.all_up([1, 0]) == INCONCLUSIVE
     assert stats.all_up([1, -1]) == NOT
+    # a run still training: a step down already refutes; all up so far is not yet a reproduction
+    assert stats.all_up_so_far([1], complete=False) == PENDING
+    assert stats.all_up_so_far([1, 0], complete=False) == PENDING
+    assert stats.all_up_so_far([1, -1], complete=False) == NOT
+    assert stats.all_up_so_far([1, 1], complete=True) == REPRODUCED
+    assert stats.all_up_so_far([1, 0], complete=True) == INCONCLUSIVE
     assert stats.combine([REPRODUCED, INCONCLUSIVE]) == INCONCLUSIVE
     assert stats.combine([REPRODUCED, NOT]) == NOT
     assert stats.combine([PENDING]) == stats.UNTESTABLE
@@ -78,10 +84,10 @@ def write_defence(d, only_filtered=60, only_original=20, orig_t=(0.0, 60.0, 80.0
     results.write_csv(rows, d / "defence.csv")
 
 
-def build(tmp_path, cifar=None, mnist=None, defence=None):
+def build(tmp_path, cifar=None, mnist=None, defence=None, landed=(1, 3, 5)):
     root = tmp_path / "quick"
     for dataset, per_epoch in (("cifar10", cifar or {}), ("mnist", mnist or {})):
-        for e in (1, 3, 5):
+        for e in landed:
             d = write_epoch(root, dataset, e, **per_epoch.get(e, {}))
             if dataset == "mnist" and e == 1:
                 write_defence(d, **(defence or {}))
@@ -229,3 +235,16 @@ def test_tally_counts_verdicts_with_and_without_reasons():
     assert summary.tally(rows, stats.INCONCLUSIVE) == 1
     assert summary.tally(rows, stats.UNTESTABLE) == 1
     assert summary.tally(rows, stats.NOT) == 0
+
+
+def test_a_run_still_training_gets_no_early_reproduced(tmp_path):
+    up = {1: dict(clean=50, fgsm=30), 3: dict(clean=60, fgsm=40)}
+    rows = build(tmp_path / "a", cifar=up, landed=(1, 3))                    # epoch 5 not trained yet
+    assert rows["accuracy_grows"]["verdict"] == PENDING                       # up so far, the last step unknown
+    assert rows["targeting_grows_with_eps"]["verdict"] == PENDING             # up at 1 and 3
+    assert "epochs [5] pending" in rows["targeting_grows_with_eps"]["note"]
+    assert rows["targeting_grows_with_eps"]["model"].endswith("@[1, 3]")
+    down = {1: dict(clean=50, fgsm=30, small=90.0, large=20.0), 3: dict(clean=40, fgsm=20)}
+    rows = build(tmp_path / "b", cifar=down, landed=(1, 3))
+    assert rows["accuracy_grows"]["verdict"] == NOT                           # a step down: refuted already
+    assert rows["targeting_grows_with_eps"]["verdict"] == NOT                 # down at epoch 1
