@@ -171,7 +171,10 @@ def glue_fig(name: str, make, *args, **kw) -> None:
     (returns nothing, so that a cell ending with it does not display the figure a second time)."""
     try:
         fig = make(*args, **kw)
-    except (FileNotFoundError, KeyError, ValueError, IndexError) as exc:
+    except FileNotFoundError as exc:       # a run that has not landed: say which file, relative to the project
+        missing = os.path.relpath(exc.filename, ROOT) if exc.filename else str(exc)[:90]
+        fig = placeholder(f"pending in profile '{PROFILE}': not computed yet\n({missing})")
+    except (KeyError, ValueError, IndexError) as exc:
         fig = placeholder(f"no results for this figure in profile '{PROFILE}'\n({type(exc).__name__}: "
                           f"{str(exc)[:90]})")
     _glue(name, fig, display=False)
