@@ -83,14 +83,6 @@ def all_up(steps: list[int]) -> str:
     return NOT if any(s == -1 for s in steps) else INCONCLUSIVE
 
 
-def all_up_so_far(steps: list[int], complete: bool) -> str:
-    """:func:`all_up` over the checkpoints that have landed: a step down refutes the claim at once; anything
-    else waits for the rest (``complete`` False → pending), so a partial run never reads as reproduced."""
-    if any(s == -1 for s in steps):
-        return NOT
-    return all_up(steps) if complete else PENDING
-
-
 def combine(verdicts: list[str]) -> str:
     """A claim tested in several places: reproduced only if reproduced everywhere; not if not anywhere."""
     verdicts = [v for v in verdicts if v not in (UNTESTABLE, PENDING)]

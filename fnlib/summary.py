@@ -26,6 +26,15 @@ PLATEAU = 2.0             # points: a last gain this small (its interval inside 
 VERDICTS = (REPRODUCED, NOT, INCONCLUSIVE, UNTESTABLE, PENDING)
 
 
+def all_up_so_far(steps: list[int], complete: bool) -> str:
+    """:func:`fnlib.stats.all_up` over the checkpoints that have landed: a step down refutes the claim at once;
+    anything else waits for the rest (``complete`` False → pending), so a run still training never reads as
+    reproduced. (Here, not in ``stats``: ``stats`` is part of several steps' cache keys.)"""
+    if any(s == -1 for s in steps):
+        return NOT
+    return stats.all_up(steps) if complete else PENDING
+
+
 def paper_values() -> dict:
     return json.loads(PAPER_VALUES.read_text())
 
@@ -210,7 +219,7 @@ def build(profile: str, root: Path | None = None) -> dict:
             notes.append(f"ε={eps:g} @{a}→@{b}: {accs[a]:.1f}→{accs[b]:.1f} ({'↑' if s > 0 else '↓' if s < 0 else '='})")
     row("accuracy_grows", None, f"cifar10/{arch} @{have}",
         "every step between checkpoints significantly up (one-sided McNemar on the same images, p < 0.05)",
-        stats.all_up_so_far(steps, complete=len(have) == len(epochs)) if len(have) >= 2 else PENDING,
+        all_up_so_far(steps, complete=len(have) == len(epochs)) if len(have) >= 2 else PENDING,
         note="; ".join(notes) + ("" if len(have) == len(epochs) else f" (epochs {sorted(set(epochs) - set(have))} pending)"))
     tg = {e: _csv(dirs[e] / "targeting.csv") for e in epochs}
     grows, notes, small, landed = [], [], {}, []
@@ -230,7 +239,7 @@ def build(profile: str, root: Path | None = None) -> dict:
     row("targeting_grows_with_eps", None, f"cifar10/{arch} @{landed or epochs}",
         "at every epoch, % at the largest ε significantly above % at the smallest (two-proportion z-test); "
         "significantly below at any epoch: not reproduced",
-        stats.all_up_so_far(grows, complete=not missing) if grows else PENDING,
+        all_up_so_far(grows, complete=not missing) if grows else PENDING,
         note="; ".join(notes) + (f" (epochs {missing} pending)" if missing and grows else ""))
     if epochs[0] in small and epochs[-1] in small:
         dist = {e: sorted(abs(v - 50) for v in stats.wilson(*small[e])) for e in (epochs[0], epochs[-1])}

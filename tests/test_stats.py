@@ -38,11 +38,11 @@ def test_all_up_and_combine():
     assert stats.all_up([1, 0]) == INCONCLUSIVE
     assert stats.all_up([1, -1]) == NOT
     # a run still training: a step down already refutes; all up so far is not yet a reproduction
-    assert stats.all_up_so_far([1], complete=False) == PENDING
-    assert stats.all_up_so_far([1, 0], complete=False) == PENDING
-    assert stats.all_up_so_far([1, -1], complete=False) == NOT
-    assert stats.all_up_so_far([1, 1], complete=True) == REPRODUCED
-    assert stats.all_up_so_far([1, 0], complete=True) == INCONCLUSIVE
+    assert summary.all_up_so_far([1], complete=False) == PENDING
+    assert summary.all_up_so_far([1, 0], complete=False) == PENDING
+    assert summary.all_up_so_far([1, -1], complete=False) == NOT
+    assert summary.all_up_so_far([1, 1], complete=True) == REPRODUCED
+    assert summary.all_up_so_far([1, 0], complete=True) == INCONCLUSIVE
     assert stats.combine([REPRODUCED, INCONCLUSIVE]) == INCONCLUSIVE
     assert stats.combine([REPRODUCED, NOT]) == NOT
     assert stats.combine([PENDING]) == stats.UNTESTABLE
