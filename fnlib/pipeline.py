@@ -17,12 +17,14 @@ when the notebook succeeded, so a failed or interrupted run never replaces a com
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import hashlib
 import inspect
 import json
 import os
 import shutil
+import statistics
 import sys
 import threading
 import time
@@ -190,21 +192,72 @@ def is_current(t: Task) -> bool:
 HEARTBEAT_S = 600      # how often a long notebook says it is still running
 
 
+def _same_arch_first(t: Task) -> list[Path]:
+    """The run folders of ``t``'s profile and arch: its own data set first, then the others."""
+    p = profiles.get(t.profile, **t.overrides)
+    return [results.run_dir(t.profile, d, t.arch) for d in sorted(p.datasets, key=lambda d: d != t.dataset)]
+
+
 def past_seconds(t: Task) -> float | None:
     """How long this step took when it last ran for the same profile and arch (this data set first, then the
-    others, at any epoch): the basis of the time-left estimate. None for training, whose stages differ in
-    length and which prints its own progress, and for a step that has not run yet."""
+    others, at any epoch): the basis of the time-left estimates. None for training (see :func:`estimate`)
+    and for a step that has not run yet."""
     if t.step == "train":
         return None
-    p = profiles.get(t.profile, **t.overrides)
     step = STEP_NOTEBOOKS[t.step]
-    for dataset in sorted(p.datasets, key=lambda d: d != t.dataset):
-        path = results.run_dir(t.profile, dataset, t.arch) / "steps.json"
+    for run in _same_arch_first(t):
+        path = run / "steps.json"
         ledger = json.loads(path.read_text()) if path.exists() else {}
         past = [v["seconds"] for k, v in ledger.items() if k.rsplit("_e", 1)[0] == step and "seconds" in v]
         if past:
             return past[-1]
     return None
+
+
+def estimate(t: Task) -> float | None:
+    """Seconds ``t`` should take, from what this work folder has already run: a training stage is its epochs
+    still to train times the median epoch of ``train.csv`` (same profile and arch, this data set first);
+    any other step, :func:`past_seconds`. None when nothing comparable has run."""
+    if t.step != "train":
+        return past_seconds(t)
+    p = profiles.get(t.profile, **t.overrides)
+    history = {run: _epochs(run / "train.csv") for run in _same_arch_first(t)}
+    done = max((int(r["epoch"]) for r in history[results.run_dir(t.profile, t.dataset, t.arch)]), default=0)
+    to_go = t.epoch - max([done] + [e for e in p.epochs if e < t.epoch][-1:])
+    if to_go <= 0:
+        return 0.0
+    for rows in history.values():
+        if rows:
+            return to_go * statistics.median(float(r["seconds"]) for r in rows)
+    return None
+
+
+def _epochs(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def time_left(tasks: list[Task]) -> tuple[float, list[Task]]:
+    """The estimated seconds of ``tasks`` (:func:`estimate`) and the tasks without an estimate."""
+    guesses = [(t, estimate(t)) for t in tasks]
+    return sum(g for _, g in guesses if g is not None), [t for t, g in guesses if g is None]
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def eta_line(tasks: list[Task]) -> str:
+    """'about 12.3 h left for 25 of 29 tasks (from earlier runs here; no estimate yet for: …)'."""
+    secs, unknown = time_left(tasks)
+    known = len(tasks) - len(unknown)
+    line = f"about {_hours(secs)} left for {known} of {len(tasks)} tasks (from earlier runs in this work folder"
+    if unknown:
+        names = sorted({f"{t.arch} {STEP_NOTEBOOKS[t.step]}" for t in unknown})
+        line += "; no estimate yet for: " + ", ".join(names)
+    return line + ")"
 
 
 @contextlib.contextmanager
@@ -325,6 +378,8 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     stale.sort(key=lambda t: tasks.index(t))
     log(f"profile {profile}: {len(tasks)} tasks, {len(tasks) - len(stale)} up to date, {len(stale)} to run"
         + (f"; settings changed: {overrides}" if overrides else ""))
+    if stale:
+        log(eta_line(stale))
     # two runs of one profile would write the same checkpoints
     with contextlib.nullcontext() if dry_run else exclusive(profile):
         timings, failed, wiped = {}, [], set()
@@ -343,13 +398,13 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                 wiped.add(t.weights)
             log(f"▶ {label}")
             try:
-                with heartbeat(label, past_seconds(t), log):
+                with heartbeat(label, estimate(t) if t.step != "train" else None, log):
                     timings[f"{t.dataset}/{t.arch}/{t.name}"] = seconds = execute(t, stream)
             except Exception as e:      # one failed notebook does not stop the other runs of a long profile
                 log(f"✗ {label} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}")
                 failed.append(t)
                 continue
-            log(f"✓ {label} ({seconds:.0f} s)")
+            log(f"✓ {label} ({seconds:.0f} s); " + (eta_line(stale[i:]) if i < len(stale) else "last task"))
             _summarize(profile, log)
         if not dry_run and not stale:
             _summarize(profile, log)
