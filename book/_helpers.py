@@ -134,6 +134,20 @@ def where_computed() -> str:
     return "Where each run was computed:\n\n" + "\n".join(lines) if lines else ""
 
 
+def step_times() -> pd.DataFrame | None:
+    """Minutes each executed notebook took, per run (columns) and task (rows), from the runs' ``steps.json``
+    ledgers, with a total row; None when nothing of the profile has run."""
+    cols = {}
+    for path in sorted(PROFILE_DIR.glob("*/*/steps.json")):
+        run = f"{DNAME.get(path.parent.parent.name, path.parent.parent.name)} {ANAME.get(path.parent.name, path.parent.name)}"
+        cols[run] = {task: v["seconds"] / 60 for task, v in read_json(path).items() if "seconds" in v}
+    if not cols:
+        return None
+    df = pd.DataFrame(cols).sort_index()
+    df.loc["total"] = df.sum(min_count=1)
+    return df.rename_axis("task (minutes)")
+
+
 # -------------------------------------------------------------------------------------------------- glue
 def _missing(value) -> bool:
     if value is None:
