@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import functools
 import hashlib
 import inspect
 import json
@@ -186,7 +187,43 @@ def _ledger(t: Task) -> dict:
 
 def is_current(t: Task) -> bool:
     return _ledger(t).get(t.name, {}).get("key") == t.key and all(f.exists() for f in t.outputs()) \
-        and t.output.exists()
+        and t.output.exists() and not weights_changed(t)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_file(path: str, mtime_ns: int, size: int) -> str:
+    import torch
+    state = torch.load(path, map_location="cpu", weights_only=True)["model"]
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+def weights_digest(path: Path) -> str:
+    """sha256 of the weights in checkpoint ``path`` (names and bytes of the model's tensors, nothing else)."""
+    st = Path(path).stat()
+    return _digest_file(str(path), st.st_mtime_ns, st.st_size)
+
+
+def analyses_weights(t: Task) -> bool:
+    """Whether ``t`` analyses a checkpoint (every step but training and CSG)."""
+    return t.step not in ("train", "csg")
+
+
+def weights_changed(t: Task) -> bool:
+    """True when ``t``'s results were computed from other weights than the checkpoint now on disk.
+
+    A training run's identity (data, recipe, precision, code, torch) does not fix its weights bit for bit:
+    retrained on another CPU model or thread count (a new machine, a lost checkpoint) it gives a sibling
+    network under the same name. The ledger keeps the digest of the weights each analysis read; when the
+    checkpoint on disk has another, the analysis is stale. Without the checkpoint (a fresh clone) or
+    without a recorded digest (results from before this check) the results are kept."""
+    if not analyses_weights(t):
+        return False
+    recorded = _ledger(t).get(t.name, {}).get("weights")
+    return bool(recorded) and t.checkpoint().exists() and weights_digest(t.checkpoint()) != recorded
 
 
 HEARTBEAT_S = 600      # how often a long notebook says it is still running
@@ -305,6 +342,8 @@ def execute(t: Task, stream: bool = True) -> float:
     os.replace(stage, t.output)
     ledger = _ledger(t)
     ledger[t.name] = {"key": t.key, "seconds": round(seconds, 1)}
+    if analyses_weights(t) and t.checkpoint().exists():
+        ledger[t.name]["weights"] = weights_digest(t.checkpoint())
     results.write_json(ledger, ledger_path(t))
     return seconds
 
@@ -404,6 +443,13 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                 log(f"✗ {label} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}")
                 failed.append(t)
                 continue
+            if t.step == "train":     # a checkpoint remade with other weights makes its analyses stale
+                again = [u for u in tasks if u.weights == t.weights and analyses_weights(u) and u not in stale
+                         and not is_current(u)]
+                if again:
+                    log(f"  the weights of {', '.join(sorted({f'e{u.epoch}' for u in again}))} differ from those "
+                        f"their committed analyses read: {len(again)} task(s) queued again")
+                    stale[i:] = sorted(stale[i:] + again, key=tasks.index)
             log(f"✓ {label} ({seconds:.0f} s); " + (eta_line(stale[i:]) if i < len(stale) else "last task"))
             _summarize(profile, log)
         if not dry_run and not stale:

@@ -213,3 +213,61 @@ def test_time_left_comes_from_what_already_ran(tmp_path, monkeypatch):
     secs, unknown = pipeline.time_left([train[("mnist", 2)], *attack])
     assert secs == 100.0 + 60.0 * len(attack) and unknown == []
     assert pipeline.eta_line(attack).startswith(f"about 4 min left for {len(attack)} of {len(attack)} tasks")
+
+
+def _fake_checkpoint(path, value):
+    import torch
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": {"conv1.weight": torch.full((2, 3), float(value))}, "meta": {"epoch": 1}}, path)
+
+
+def _land(t):
+    """Write ``t``'s outputs and record it in the ledger as execute() does."""
+    for f in [t.output, *t.outputs()]:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("x")
+    ledger = pipeline._ledger(t)
+    ledger[t.name] = {"key": t.key, "seconds": 1.0}
+    if pipeline.analyses_weights(t) and t.checkpoint().exists():
+        ledger[t.name]["weights"] = pipeline.weights_digest(t.checkpoint())
+    pipeline.ledger_path(t).write_text(json.dumps(ledger))
+
+
+def test_analyses_of_a_remade_checkpoint_are_stale(tmp_path, monkeypatch):
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    tasks = [t for t in pipeline.plan("smoke") if t.dataset == "mnist" and t.epoch == 1]
+    train, attack = (next(t for t in tasks if t.step == s) for s in ("train", "attack"))
+    _fake_checkpoint(train.checkpoint(), 1.0)
+    for t in tasks:
+        _land(t)
+    assert pipeline.is_current(attack) and pipeline._ledger(attack)["03_attack_e1"]["weights"]
+    _fake_checkpoint(train.checkpoint(), 1.0)                    # the same weights saved again: still current
+    pipeline._digest_file.cache_clear()
+    assert pipeline.is_current(attack)
+    _fake_checkpoint(train.checkpoint(), 2.0)                    # retrained elsewhere: other weights
+    assert not pipeline.is_current(attack) and pipeline.is_current(train)
+    train.checkpoint().unlink()                                  # a fresh clone: no checkpoint, results kept
+    assert pipeline.is_current(attack)
+    # run(): training remakes the checkpoint with other weights; the committed analyses are queued again
+    ran = []
+
+    def fake_execute(t, stream=True):
+        ran.append(t.name)
+        if t.step == "train":            # training from scratch saves every checkpoint epoch it passes
+            for e in (1, 2):
+                if e <= t.epoch:
+                    _fake_checkpoint(t.checkpoint().with_name(f"e{e}.pt"), 3.0)
+        _land(t)
+        return 0.0
+    monkeypatch.setattr(pipeline, "execute", fake_execute)
+    monkeypatch.setattr(pipeline, "_summarize", lambda *a: None)      # the outputs here are placeholders
+    logs = []
+    pipeline.run("smoke", only="mnist/resnet18", step=["train", "attack", "rank"], log=logs.append)
+    # epoch 1's results are committed and trusted without a checkpoint, so only the stage to epoch 2 runs;
+    # it trains from scratch and remakes e1.pt with other weights: epoch 1's analyses run again, at once
+    assert ran[0] == "01_train_e2" and ran[1:3] == ["02_rank_kernels_e1", "03_attack_e1"]
+    assert "02_rank_kernels_e2" in ran and "03_attack_e2" in ran
+    assert any("queued again" in line for line in logs)
+    ran.clear()
+    pipeline.run("smoke", only="mnist/resnet18", step=["train", "attack", "rank"], log=logs.append)
+    assert ran == []                                             # now everything read the weights on disk
