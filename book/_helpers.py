@@ -143,7 +143,8 @@ def step_times() -> pd.DataFrame | None:
         cols[run] = {task: v["seconds"] / 60 for task, v in read_json(path).items() if "seconds" in v}
     if not cols:
         return None
-    df = pd.DataFrame(cols).sort_index()
+    df = pd.DataFrame(cols)
+    df = df.loc[sorted(df.index, key=lambda task: (task.rsplit("_e", 1)[0], int(task.rsplit("_e", 1)[1])))]
     df.loc["total"] = df.sum(min_count=1)
     return df.rename_axis("task (minutes)")
 
@@ -185,9 +186,14 @@ def glue_fig(name: str, make, *args, **kw) -> None:
     (returns nothing, so that a cell ending with it does not display the figure a second time)."""
     try:
         fig = make(*args, **kw)
-    except FileNotFoundError as exc:       # a run that has not landed: say which file, relative to the project
-        missing = os.path.relpath(exc.filename, ROOT) if exc.filename else str(exc)[:90]
-        fig = placeholder(f"pending in profile '{PROFILE}': not computed yet\n({missing})")
+    except FileNotFoundError as exc:
+        if exc.filename and Path(exc.filename).resolve().is_relative_to(RESULTS.resolve()):
+            # a run that has not landed: say which results file, relative to the project
+            fig = placeholder(f"pending in profile '{PROFILE}': not computed yet\n"
+                              f"({os.path.relpath(exc.filename, ROOT)})")
+        else:
+            fig = placeholder(f"no results for this figure in profile '{PROFILE}'\n(FileNotFoundError: "
+                              f"{str(exc)[:90]})")
     except (KeyError, ValueError, IndexError) as exc:
         fig = placeholder(f"no results for this figure in profile '{PROFILE}'\n({type(exc).__name__}: "
                           f"{str(exc)[:90]})")

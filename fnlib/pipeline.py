@@ -236,37 +236,45 @@ def _same_arch_first(t: Task) -> list[Path]:
 
 
 def past_seconds(t: Task) -> float | None:
-    """How long this step took when it last ran for the same profile and arch (this data set first, then the
-    others, at any epoch): the basis of the time-left estimates. None for training (see :func:`estimate`)
-    and for a step that has not run yet."""
+    """The median time this step took in the runs recorded for the same profile and arch (this data set's
+    ``steps.json`` first, else another data set's, any epoch): the basis of the time-left estimates. None
+    for training (see :func:`estimate`) and for a step with no recorded run."""
     if t.step == "train":
         return None
     step = STEP_NOTEBOOKS[t.step]
     for run in _same_arch_first(t):
         path = run / "steps.json"
         ledger = json.loads(path.read_text()) if path.exists() else {}
-        past = [v["seconds"] for k, v in ledger.items() if k.rsplit("_e", 1)[0] == step and "seconds" in v]
+        past = [float(v["seconds"]) for k, v in ledger.items() if k.rsplit("_e", 1)[0] == step and "seconds" in v]
         if past:
-            return past[-1]
+            return statistics.median(past)
     return None
 
 
-def estimate(t: Task) -> float | None:
-    """Seconds ``t`` should take, from what this work folder has already run: a training stage is its epochs
-    still to train times the median epoch of ``train.csv`` (same profile and arch, this data set first);
-    any other step, :func:`past_seconds`. None when nothing comparable has run."""
-    if t.step != "train":
-        return past_seconds(t)
-    p = profiles.get(t.profile, **t.overrides)
-    history = {run: _epochs(run / "train.csv") for run in _same_arch_first(t)}
-    done = max((int(r["epoch"]) for r in history[results.run_dir(t.profile, t.dataset, t.arch)]), default=0)
-    to_go = t.epoch - max([done] + [e for e in p.epochs if e < t.epoch][-1:])
-    if to_go <= 0:
-        return 0.0
-    for rows in history.values():
-        if rows:
-            return to_go * statistics.median(float(r["seconds"]) for r in rows)
-    return None
+def estimate(t: Task, from_scratch: bool = False, queued: tuple = ()) -> float | None:
+    """Seconds ``t`` should take, from the run times recorded under ``results/`` (this machine's, or on a
+    fresh clone the committed ones): a training stage is its epochs still to train — from the last earlier
+    checkpoint on disk (none when ``from_scratch``: ``--force`` wipes them) or trained by a stage ``queued``
+    before it (their epochs) — times the median epoch of ``train.csv`` (same profile and
+    arch, this data set first); any other step, :func:`past_seconds`. None when nothing comparable was
+    recorded or the records cannot be read: an estimate never stops a run."""
+    try:
+        if t.step != "train":
+            return past_seconds(t)
+        p = profiles.get(t.profile, **t.overrides)
+        on_disk = [] if from_scratch else [e for e in p.epochs if e <= t.epoch
+                                           and t.checkpoint().with_name(f"e{e}.pt").exists()]
+        done = max([*on_disk, *(e for e in queued if e < t.epoch)], default=0)
+        to_go = t.epoch - done
+        if to_go <= 0:
+            return 0.0
+        for run in _same_arch_first(t):
+            rows = _epochs(run / "train.csv")
+            if rows:
+                return to_go * statistics.median(float(r["seconds"]) for r in rows)
+        return None
+    except Exception:           # a damaged record: no estimate
+        return None
 
 
 def _epochs(path: Path) -> list[dict]:
@@ -276,9 +284,12 @@ def _epochs(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def time_left(tasks: list[Task]) -> tuple[float, list[Task]]:
-    """The estimated seconds of ``tasks`` (:func:`estimate`) and the tasks without an estimate."""
-    guesses = [(t, estimate(t)) for t in tasks]
+def time_left(tasks: list[Task], wiped: frozenset = frozenset()) -> tuple[float, list[Task]]:
+    """The estimated seconds of ``tasks`` (:func:`estimate`) and the tasks without an estimate; the training
+    runs in ``wiped`` (weights keys) have their checkpoints deleted before they train (``--force``)."""
+    guesses = [(t, estimate(t, t.weights in wiped, tuple(u.epoch for u in tasks[:i] if u.step == "train"
+                                                         and u.weights == t.weights)))
+               for i, t in enumerate(tasks)]
     return sum(g for _, g in guesses if g is not None), [t for t, g in guesses if g is None]
 
 
@@ -286,11 +297,14 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
-def eta_line(tasks: list[Task]) -> str:
-    """'about 12.3 h left for 25 of 29 tasks (from earlier runs here; no estimate yet for: …)'."""
-    secs, unknown = time_left(tasks)
+def eta_line(tasks: list[Task], wiped: frozenset = frozenset()) -> str:
+    """'about 12.3 h left for 25 of 29 tasks (from the run times recorded under results/; no estimate yet
+    for: …)'."""
+    secs, unknown = time_left(tasks, wiped)
     known = len(tasks) - len(unknown)
-    line = f"about {_hours(secs)} left for {known} of {len(tasks)} tasks (from earlier runs in this work folder"
+    if not known:
+        return f"no estimate of the time left: none of these {len(tasks)} tasks has a recorded run time yet"
+    line = f"about {_hours(secs)} left for {known} of {len(tasks)} tasks (from the run times recorded under results/"
     if unknown:
         names = sorted({f"{t.arch} {STEP_NOTEBOOKS[t.step]}" for t in unknown})
         line += "; no estimate yet for: " + ", ".join(names)
@@ -306,13 +320,13 @@ def heartbeat(label: str, estimate: float | None, log=print, every: float = HEAR
     def beat():
         while not stop.wait(every):
             ran = time.perf_counter() - t0
-            msg = f"… {label} running for {ran / 60:.0f} min"
+            msg = f"\n… {label} running for {ran / 60:.0f} min"     # \n: off any half-written progress bar
             if estimate is None:
-                msg += " (no earlier run of this step to estimate the time left from)"
+                msg += " (no recorded run of this step to estimate the time left from)"
             elif ran < estimate:
-                msg += f", about {(estimate - ran) / 60:.0f} min left (its last run took {estimate / 60:.0f} min)"
+                msg += f", about {(estimate - ran) / 60:.0f} min left (recorded runs: {estimate / 60:.0f} min)"
             else:
-                msg += f", longer than its last run ({estimate / 60:.0f} min)"
+                msg += f", longer than its recorded runs ({estimate / 60:.0f} min)"
             log(msg)
 
     thread = threading.Thread(target=beat, daemon=True)
@@ -417,11 +431,15 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     stale.sort(key=lambda t: tasks.index(t))
     log(f"profile {profile}: {len(tasks)} tasks, {len(tasks) - len(stale)} up to date, {len(stale)} to run"
         + (f"; settings changed: {overrides}" if overrides else ""))
+    wiped: set = set()          # --force: the training runs whose checkpoints were deleted already
+
+    def to_wipe() -> frozenset:     # those still to delete (for the time-left estimate)
+        return frozenset(t.weights for t in stale if force and t.step == "train") - wiped
     if stale:
-        log(eta_line(stale))
+        log(eta_line(stale, to_wipe()))
     # two runs of one profile would write the same checkpoints
     with contextlib.nullcontext() if dry_run else exclusive(profile):
-        timings, failed, wiped = {}, [], set()
+        timings, failed = {}, []
         for i, t in enumerate(stale, 1):
             label = f"[{i}/{len(stale)}] {t.dataset}/{t.arch} {t.name}"
             if dry_run:
@@ -437,7 +455,8 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                 wiped.add(t.weights)
             log(f"▶ {label}")
             try:
-                with heartbeat(label, estimate(t) if t.step != "train" else None, log):
+                # training prints its own epochs and time left
+                with heartbeat(label, estimate(t), log) if t.step != "train" else contextlib.nullcontext():
                     timings[f"{t.dataset}/{t.arch}/{t.name}"] = seconds = execute(t, stream)
             except Exception as e:      # one failed notebook does not stop the other runs of a long profile
                 log(f"✗ {label} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}")
@@ -450,7 +469,7 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                     log(f"  the weights of {', '.join(sorted({f'e{u.epoch}' for u in again}))} differ from those "
                         f"their committed analyses read: {len(again)} task(s) queued again")
                     stale[i:] = sorted(stale[i:] + again, key=tasks.index)
-            log(f"✓ {label} ({seconds:.0f} s); " + (eta_line(stale[i:]) if i < len(stale) else "last task"))
+            log(f"✓ {label} ({seconds:.0f} s); " + (eta_line(stale[i:], to_wipe()) if i < len(stale) else "last task"))
             _summarize(profile, log)
         if not dry_run and not stale:
             _summarize(profile, log)

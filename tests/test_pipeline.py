@@ -191,7 +191,7 @@ def test_a_long_step_says_it_lives_and_how_long_it_has_left(tmp_path, monkeypatc
     n = len(logs)
     time.sleep(0.2)
     assert n >= 2 and len(logs) == n                             # it beats while the step runs, then stops
-    assert all("03_attack_e1 running for 0 min, about 2 min left (its last run took 2 min)" in m for m in logs)
+    assert all("03_attack_e1 running for 0 min, about 2 min left (recorded runs: 2 min)" in m for m in logs)
 
 
 def test_time_left_comes_from_what_already_ran(tmp_path, monkeypatch):
@@ -199,20 +199,28 @@ def test_time_left_comes_from_what_already_ran(tmp_path, monkeypatch):
     tasks = pipeline.plan("smoke")                            # checkpoints at epochs 1 and 2
     train = {(t.dataset, t.epoch): t for t in tasks if t.step == "train"}
     assert pipeline.estimate(train[("mnist", 2)]) is None     # nothing trained yet
-    assert "0 of" in pipeline.eta_line(tasks) and "no estimate yet for" in pipeline.eta_line(tasks)
+    assert pipeline.eta_line(tasks).startswith("no estimate of the time left")
     results.write_csv([{"epoch": 1, "seconds": 30.0}, {"epoch": 2, "seconds": 10.0}, {"epoch": 3, "seconds": 12.0}],
                       results.run_dir("smoke", "cifar10", "resnet18") / "train.csv")
-    # mnist has trained nothing: its stages are 1 and 2 − 1 epochs at cifar10's median epoch (12 s)
+    # mnist has no checkpoint: epochs to train × cifar10's median epoch (12 s)
     assert pipeline.estimate(train[("mnist", 1)]) == 12.0
-    assert pipeline.estimate(train[("mnist", 2)]) == 12.0
-    assert pipeline.estimate(train[("cifar10", 2)]) == 0.0    # cifar10 is past epoch 2 already
+    assert pipeline.estimate(train[("mnist", 2)]) == 24.0                  # from scratch
+    assert pipeline.estimate(train[("mnist", 2)], queued=(1,)) == 12.0     # after the stage to epoch 1
+    _fake_checkpoint(train[("cifar10", 2)].checkpoint(), 1.0)
+    assert pipeline.estimate(train[("cifar10", 2)]) == 0.0                 # its checkpoint exists
+    assert pipeline.estimate(train[("cifar10", 2)], from_scratch=True) == 24.0   # --force deletes it
     results.write_csv([{"epoch": 1, "seconds": 100.0}], results.run_dir("smoke", "mnist", "resnet18") / "train.csv")
-    assert pipeline.estimate(train[("mnist", 2)]) == 100.0    # its own history first
+    assert pipeline.estimate(train[("mnist", 2)], queued=(1,)) == 100.0    # its own history first
+    secs, unknown = pipeline.time_left([train[("mnist", 1)], train[("mnist", 2)]])
+    assert secs == 200.0 and unknown == []                                 # the second stage starts at epoch 1
     attack = [t for t in tasks if t.step == "attack"]
-    pipeline.ledger_path(attack[0]).write_text(json.dumps({"03_attack_e1": {"key": "k", "seconds": 60.0}}))
-    secs, unknown = pipeline.time_left([train[("mnist", 2)], *attack])
-    assert secs == 100.0 + 60.0 * len(attack) and unknown == []
-    assert pipeline.eta_line(attack).startswith(f"about 4 min left for {len(attack)} of {len(attack)} tasks")
+    pipeline.ledger_path(attack[0]).write_text(json.dumps({"03_attack_e1": {"key": "k", "seconds": 60.0},
+                                                           "03_attack_e2": {"key": "k", "seconds": 80.0}}))
+    assert pipeline.estimate(attack[0]) == 70.0                            # the median of the recorded runs
+    line = pipeline.eta_line(attack)
+    assert line.startswith(f"about {round(70 * len(attack) / 60)} min left for {len(attack)} of {len(attack)} tasks")
+    (results.run_dir("smoke", "mnist", "resnet18") / "train.csv").write_text("epoch,seconds\n1,\n")
+    assert pipeline.estimate(train[("mnist", 2)]) is None                  # a damaged record: no estimate, no error
 
 
 def _fake_checkpoint(path, value):
