@@ -254,6 +254,8 @@ def test_analyses_of_a_remade_checkpoint_are_stale(tmp_path, monkeypatch):
     assert pipeline.is_current(attack)
     _fake_checkpoint(train.checkpoint(), 2.0)                    # retrained elsewhere: other weights
     assert not pipeline.is_current(attack) and pipeline.is_current(train)
+    train.checkpoint().write_bytes(b"truncated")                 # unreadable: stale, the step's load names the fix
+    assert not pipeline.is_current(attack)
     train.checkpoint().unlink()                                  # a fresh clone: no checkpoint, results kept
     assert pipeline.is_current(attack)
     # run(): training remakes the checkpoint with other weights; the committed analyses are queued again
