@@ -180,14 +180,18 @@ def ledger_path(t: Task) -> Path:
     return results.run_dir(t.profile, t.dataset, t.arch) / "steps.json"
 
 
+def _read_ledger(path: Path) -> dict:
+    return results.read_json(path) if path.exists() else {}
+
+
 def _ledger(t: Task) -> dict:
-    path = ledger_path(t)
-    return json.loads(path.read_text()) if path.exists() else {}
+    return _read_ledger(ledger_path(t))
 
 
 def is_current(t: Task) -> bool:
-    return _ledger(t).get(t.name, {}).get("key") == t.key and all(f.exists() for f in t.outputs()) \
-        and t.output.exists() and not weights_changed(t)
+    entry = _ledger(t).get(t.name, {})
+    return entry.get("key") == t.key and all(f.exists() for f in t.outputs()) \
+        and t.output.exists() and not weights_changed(t, entry)
 
 
 @functools.lru_cache(maxsize=64)
@@ -212,17 +216,18 @@ def analyses_weights(t: Task) -> bool:
     return t.step not in ("train", "csg")
 
 
-def weights_changed(t: Task) -> bool:
+def weights_changed(t: Task, entry: dict | None = None) -> bool:
     """True when ``t``'s results were computed from other weights than the checkpoint now on disk.
 
     A training run's identity (data, recipe, precision, code, torch) does not fix its weights bit for bit:
     retrained on another CPU model or thread count (a new machine, a lost checkpoint) it gives a sibling
     network under the same name. The ledger keeps the digest of the weights each analysis read; when the
     checkpoint on disk has another, the analysis is stale. Without the checkpoint (a fresh clone) or
-    without a recorded digest (results from before this check) the results are kept."""
+    without a recorded digest (results from before this check) the results are kept. ``entry`` is ``t``'s
+    ledger entry when the caller has already read it."""
     if not analyses_weights(t):
         return False
-    recorded = _ledger(t).get(t.name, {}).get("weights")
+    recorded = (_ledger(t).get(t.name, {}) if entry is None else entry).get("weights")
     if not recorded or not t.checkpoint().exists():
         return False
     try:
@@ -248,8 +253,7 @@ def past_seconds(t: Task) -> float | None:
         return None
     step = STEP_NOTEBOOKS[t.step]
     for run in _same_arch_first(t):
-        path = run / "steps.json"
-        ledger = json.loads(path.read_text()) if path.exists() else {}
+        ledger = _read_ledger(run / "steps.json")
         past = [float(v["seconds"]) for k, v in ledger.items() if k.rsplit("_e", 1)[0] == step and "seconds" in v]
         if past:
             return statistics.median(past)
