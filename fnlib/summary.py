@@ -269,7 +269,7 @@ def build(profile: str, root: Path | None = None) -> dict:
             "filtered significantly lower at ≥ half the ε > 0 and higher at none (two-proportion z-test per ε); "
             "more often higher than lower: not reproduced", verdict,
             note=f"of {len(pos)} ε > 0: lower at {lower}, higher at {higher}, no significant difference at "
-                 f"{len(pos) - lower - higher}")
+                 f"{len(pos) - lower - higher}; the filter's α > 1 raises S's conv1 distances by construction (Fig 3)")
         acc_o, acc_f = _at(dfn, 0.015, "accuracy", model="original"), _at(dfn, 0.015, "accuracy", model="filtered")
         numbers["mnist_filter_acc_original_0.015"], numbers["mnist_filter_acc_filtered_0.015"] = acc_o, acc_f
         cl_o, cl_f = _at(dfn, 0.0, "accuracy", model="original"), _at(dfn, 0.0, "accuracy", model="filtered")
