@@ -253,3 +253,9 @@ def epochs() -> list[int]:
 
 def no_results_note(what: str) -> None:
     display(Markdown(f":::{{note}}\nNo {what} in `results/{PROFILE}/` yet.\n:::"))
+
+
+def not_run_note(what: str, setting: str, why: str) -> None:
+    """Say that this profile never runs ``what`` (``setting`` unset), why, and where to see it instead."""
+    display(Markdown(f":::{{note}}\nThe {PROFILE} profile does not run {what} (`{setting}` unset): {why} "
+                     "Build the book with `FNLIB_PROFILE=quick` to see it.\n:::"))
