@@ -439,8 +439,9 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
         if any(t in u.deps for u in stale) and not t.checkpoint().exists():
             stale.append(t)
     stale.sort(key=lambda t: tasks.index(t))
+    given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
     log(f"profile {profile}: {len(tasks)} tasks, {len(tasks) - len(stale)} up to date, {len(stale)} to run"
-        + (f"; settings changed: {overrides}" if overrides else ""))
+        + (f"; given on the command line: {given}" if given else ""))
     wiped: set = set()          # --force: the training runs whose checkpoints were deleted already
 
     def to_wipe() -> frozenset:     # those still to delete (for the time-left estimate)
