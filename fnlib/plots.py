@@ -13,7 +13,7 @@ fnlib module, so the book's figure pages stay light.
            (log grid, stars); one line per epoch, grey / green / violet                    — Fig 2
 ``fig3``   % attacking S vs ε, original vs filtered model; FGSM accuracy vs ε; filter settings — Fig 3
 ``fig4``   per-kernel drop accuracy at every epoch, archs × datasets; red circles: fragile at every
-           epoch, red crosses: fragile at that epoch only                                 — Fig 4
+           epoch, red crosses: fragile at some epochs only                                — Fig 4
 =========  ======================================================================================
 """
 from __future__ import annotations
@@ -492,7 +492,7 @@ def fig4(profile_dir, datasets=None, archs=None, path=None) -> Figure:
         handles = [Line2D([], [], color=colors[e], marker=".", lw=1, label=f"epoch {e}") for e in all_epochs]
         handles += [Line2D([], [], color="0.4", ls="--", lw=1, label="epoch mean"),
                     Line2D([], [], ls="none", marker="o", mfc="none", mec="red", label="fragile at every epoch"),
-                    Line2D([], [], ls="none", marker="x", color="red", label="fragile at that epoch only")]
+                    Line2D([], [], ls="none", marker="x", color="red", label="fragile at some epochs only")]
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7 if len(datasets) > 1 else 4), fontsize="small")
         fig.suptitle(f"Fig 4 — kernel-drop accuracy over training ({profile_dir.name} profile)")
     return _finish(fig, path)

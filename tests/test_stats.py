@@ -144,6 +144,9 @@ def test_targeting_and_balance_claims(tmp_path):
     assert rows["late_model_balanced"]["verdict"] == NOT
     rows = build(tmp_path / "c", cifar={1: dict(small=55.0), 5: dict(small=53.0)})
     assert rows["late_model_balanced"]["verdict"] == INCONCLUSIVE
+    # the small ε are the same N images each time: the interval is over N, not over N × (number of small ε)
+    rows = build(tmp_path / "e", cifar={1: dict(small=56.0), 5: dict(small=50.5)})
+    assert rows["late_model_balanced"]["verdict"] == INCONCLUSIVE, "pooled the same images as if independent"
     rows = build(tmp_path / "d", cifar={e: dict(small=90.0, large=20.0) for e in (1, 3, 5)})
     assert rows["targeting_grows_with_eps"]["verdict"] == NOT
 
