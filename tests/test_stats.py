@@ -54,8 +54,8 @@ EPS_LOG = [0.0001, 0.001, 0.015, 0.1]
 
 
 def write_epoch(root, dataset, epoch, clean=70.0, fgsm=50.0, mean=60.0, fragile=24, small=50.0, large=90.0,
-                seed=0, n_rank=N):
-    d = root / dataset / "resnet18" / f"e{epoch}"
+                seed=0, n_rank=N, arch="resnet18"):
+    d = root / dataset / arch / f"e{epoch}"
     rng = np.random.default_rng(seed + epoch)
     eps = [0.0, 0.01, 0.015, 0.34]
     results.write_csv([{"space": "pixel", "epsilon": e, "accuracy": clean if e == 0 else fgsm} for e in eps],
@@ -69,8 +69,9 @@ def write_epoch(root, dataset, epoch, clean=70.0, fgsm=50.0, mean=60.0, fragile=
     results.write_csv([{"space": "pixel", "epsilon": e, "n": N, "fragile_count": round((small if e <= 1e-3 else large) * N / 100),
                         "percent": small if e <= 1e-3 else large, "layer": "conv1"} for e in EPS_LOG],
                       d / "targeting.csv")
-    results.write_json({"mean": mean, "fraction_fragile": fragile / 64, "fragile": list(range(fragile)),
-                        "null": list(range(fragile, 64)), "params": {"n_images": n_rank}}, d / "meta.json")
+    fragile = list(range(fragile)) if isinstance(fragile, int) else sorted(fragile)
+    results.write_json({"mean": mean, "fraction_fragile": len(fragile) / 64, "fragile": fragile,
+                        "null": sorted(set(range(64)) - set(fragile)), "params": {"n_images": n_rank}}, d / "meta.json")
     return d
 
 
@@ -134,6 +135,42 @@ def test_filter_claims(tmp_path):
     rows = build(tmp_path / "c", defence=dict(only_filtered=22, only_original=20, filt_t=(0.0, 59.0, 79.0)))
     assert rows["filter_improves_robustness"]["verdict"] == INCONCLUSIVE
     assert rows["filter_lowers_targeting"]["verdict"] == INCONCLUSIVE
+
+
+def test_fgsm_stronger_on_the_more_complex_data_set(tmp_path):
+    key = "fgsm_stronger_on_complex_data"          # Sec 3.1, at the reference (last) epoch, ε = 0.01
+    row = build(tmp_path / "a", cifar={5: dict(clean=70, fgsm=40)}, mnist={5: dict(clean=90, fgsm=85)})[key]
+    assert row["verdict"] == REPRODUCED and "CIFAR-10 30.00" in row["note"], row["note"]
+    assert build(tmp_path / "b", cifar={5: dict(clean=70, fgsm=65)}, mnist={5: dict(clean=90, fgsm=60)})[key]["verdict"] == NOT
+    close = build(tmp_path / "c", cifar={5: dict(clean=70, fgsm=60)}, mnist={5: dict(clean=90, fgsm=81)})[key]
+    assert close["verdict"] == INCONCLUSIVE, close["note"]                 # 10 vs 9 points on 1,000 images each
+    assert build(tmp_path / "d", cifar={1: dict(clean=70, fgsm=10)}, mnist={1: dict(clean=90, fgsm=89)},
+                 landed=(1,))[key]["verdict"] == PENDING                      # the last epoch has not landed
+
+
+def depth_verdict(tmp_path, fragile_sets):
+    """fragile_grows_with_depth of the paper profile (ResNet-18/50/101 at 10/50/100) from {arch: [sets per epoch]}."""
+    root = tmp_path / "paper"
+    for arch, sets in fragile_sets.items():
+        for e, fragile in zip((10, 50, 100), sets):
+            write_epoch(root, "cifar10", e, fragile=fragile, arch=arch)
+    return {r["id"]: r for r in summary.build("paper", root=root)["rows"]}["fragile_grows_with_depth"]
+
+
+def test_fragile_grows_with_depth_counts_the_kernels_fragile_at_every_checkpoint(tmp_path):
+    # many fragile kernels per checkpoint but few of them at every one (red circles), growing with depth
+    grows = {"resnet18": [{1, 2, 3}, {1, 4, 5}, {1, 6, 7}],                  # 1 persistent, 3 per epoch
+             "resnet50": [{1, 2}, {1, 2}, {1, 2}],                             # 2 persistent, 2 per epoch
+             "resnet101": [{1, 2, 3}, {1, 2, 3}, {1, 2, 3}]}                   # 3 persistent
+    row = depth_verdict(tmp_path / "a", grows)
+    assert row["verdict"] == REPRODUCED, row["note"]              # the mean count per epoch (3, 2, 3) would not be
+    assert "resnet18 1, resnet50 2, resnet101 3" in row["note"]
+    shrinks = {"resnet18": [{1, 2}] * 3, "resnet50": [{1}] * 3}               # ResNet-101 not landed yet
+    assert depth_verdict(tmp_path / "b", shrinks)["verdict"] == NOT           # a step down refutes at once
+    so_far = {"resnet18": [{1}] * 3, "resnet50": [{1, 2}] * 3}
+    assert depth_verdict(tmp_path / "c", so_far)["verdict"] == PENDING        # up so far, ResNet-101 to come
+    flat = {a: [{1, 2}] * 3 for a in ("resnet18", "resnet50", "resnet101")}
+    assert depth_verdict(tmp_path / "d", flat)["verdict"] == INCONCLUSIVE
 
 
 def test_targeting_and_balance_claims(tmp_path):
