@@ -119,6 +119,8 @@ def change(edir_a: Path, edir_b: Path, space: str, eps: float, acc_a: float, acc
     if a is not None and b is not None and len(a) == len(b):
         ob, oa = int((b & ~a).sum()), int((a & ~b).sum())
         return stats.direction(stats.mcnemar_greater(ob, oa), stats.mcnemar_greater(oa, ob)), "McNemar"
+    if not n:       # attack.json missing (an interrupted step): no test, no direction
+        return 0, "no image count"
     ka, kb = acc_a * n / 100, acc_b * n / 100
     return stats.direction(stats.proportion_greater(kb, n, ka, n), stats.proportion_greater(ka, n, kb, n)), "z-test"
 
@@ -391,7 +393,7 @@ def build(profile: str, root: Path | None = None) -> dict:
             note=f"{ref} {base['accuracy']:.2f} % → filtered {r['accuracy']:.2f} % (gain {r['accuracy'] - base['accuracy']:+.2f} "
                  f"points); right only when filtered {int(r['only_model'])}, only for {ref} {int(r['only_original'])}; "
                  f"Holm-adjusted p = {min(up, down):.3g}"
-                 + ("; the two models agree on every image: the filter changes no prediction"
+                 + ("; both models are right on exactly the same images (no discordant pair)"
                     if int(r["only_model"]) == int(r["only_original"]) == 0 else ""))
     # Sec 5 counts the "influential" kernels of Fig 4: fragile at every checkpoint (the red circles)
     persistent, n_fragile = {}, {}
@@ -432,10 +434,11 @@ def build(profile: str, root: Path | None = None) -> dict:
             continue
         missing = [a for a in p.archs if a not in per_arch]
         rule = next(iter(per_arch.values()))[1] + (
-            "; for each arch with three checkpoints: reproduced only if reproduced for every one, not reproduced "
-            "if not for any" if len(p.archs) > 1 else "")
+            "; judged for every arch: reproduced only if reproduced for each, not reproduced if not for any (a "
+            "run still to land leaves the row pending)" if len(p.archs) > 1 else "")
+        combined = stats.combine([v for v, _, _ in per_arch.values()])
         row(key, None, f"{dataset}/{'+'.join(per_arch)} @{epochs}", rule,
-            stats.combine([v for v, _, _ in per_arch.values()]),
+            PENDING if missing and combined != NOT else combined,
             note="; ".join((f"{a}: {v}, " if len(p.archs) > 1 else "") + n for a, (v, _, n) in per_arch.items())
                  + (f" ({', '.join(missing)} pending)" if missing else ""))
     out = {"profile": profile, "description": p.description, "reference_arch": arch,

@@ -1,5 +1,6 @@
 """Intervals, tests and every verdict rule of the claims table, on inputs whose right verdict is known."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from fnlib import results, stats, summary
@@ -54,7 +55,7 @@ EPS_LOG = [0.0001, 0.001, 0.015, 0.1]
 
 
 def write_epoch(root, dataset, epoch, clean=70.0, fgsm=50.0, mean=60.0, fragile=24, small=50.0, large=90.0,
-                seed=0, n_rank=N, arch="resnet18"):
+                seed=0, n_rank=N, arch="resnet18", nested=False):
     d = root / dataset / arch / f"e{epoch}"
     rng = np.random.default_rng(seed + epoch)
     eps = [0.0, 0.01, 0.015, 0.34]
@@ -62,9 +63,11 @@ def write_epoch(root, dataset, epoch, clean=70.0, fgsm=50.0, mean=60.0, fragile=
                       d / "attack.csv")
     results.write_json({"params": {"n_images": N}}, d / "attack.json")
     bits = [np.zeros(N, bool) for _ in eps]
+    order = rng.permutation(N)
     for j, e in enumerate(eps):   # per-image correctness whose means are the accuracies above, random order
         k = round((clean if e == 0 else fgsm) * N / 100)
-        bits[j][rng.permutation(N)[:k]] = True
+        # nested: an image FGSM gets right was right clean (as in a real attack); else independent draws
+        bits[j][(order if nested else rng.permutation(N))[:k]] = True
     np.savez(d / "attack_correct.npz", epsilons=np.array(eps), n=N, pixel=np.packbits(np.stack(bits), axis=1))
     results.write_csv([{"space": "pixel", "epsilon": e, "n": N, "fragile_count": round((small if e <= 1e-3 else large) * N / 100),
                         "percent": small if e <= 1e-3 else large, "layer": "conv1"} for e in EPS_LOG],
@@ -124,8 +127,9 @@ def test_mean_drop_claims_hold_for_every_arch_that_has_landed(tmp_path):
                 write_epoch(root, "cifar10", e, mean=m, n_rank=10000, arch=a)
         return {r["id"]: r for r in summary.build("paper", root=root)["rows"]}["mean_drop_cifar_saturates"]
     plateau, rising = (40.0, 55.0, 55.2), (21.8, 41.0, 53.0)
-    alone = verdict("a", {"resnet50": plateau})
-    assert alone["verdict"] == REPRODUCED and "(resnet18, resnet101 pending)" in alone["note"], alone["note"]
+    alone = verdict("a", {"resnet50": plateau})                 # reproduced so far: pending until every arch lands
+    assert alone["verdict"] == PENDING and "resnet50: reproduced" in alone["note"], alone["note"]
+    assert "(resnet18, resnet101 pending)" in alone["note"], alone["note"]
     both = verdict("b", {"resnet50": plateau, "resnet18": rising})
     assert both["verdict"] == NOT and both["model"].startswith("cifar10/resnet50+resnet18"), both
     assert verdict("c", {"resnet50": plateau, "resnet18": plateau, "resnet101": plateau})["verdict"] == REPRODUCED
@@ -162,6 +166,18 @@ def test_fgsm_stronger_on_the_more_complex_data_set(tmp_path):
     assert close["verdict"] == INCONCLUSIVE, close["note"]                 # 10 vs 9 points on 1,000 images each
     assert build(tmp_path / "d", cifar={1: dict(clean=70, fgsm=10)}, mnist={1: dict(clean=90, fgsm=89)},
                  landed=(1,))[key]["verdict"] == PENDING                      # the last epoch has not landed
+    # per-image losses: with real (nested) correctness a 10- vs 6-point loss is significant on 1,000 images each;
+    # without attack_correct.npz the two accuracies are treated as independent, which cannot show it
+    paired = dict(cifar={5: dict(clean=70, fgsm=60, nested=True)}, mnist={5: dict(clean=90, fgsm=84, nested=True)})
+    assert build(tmp_path / "e", **paired)[key]["verdict"] == REPRODUCED
+    rows_f = build(tmp_path / "f", **paired)
+    assert "smallest grid ε losing ≥ 20 points: CIFAR-10 beyond the grid, MNIST beyond the grid" in rows_f[key]["note"]
+    for npz in (tmp_path / "f" / "quick").glob("*/resnet18/e5/attack_correct.npz"):
+        npz.unlink()
+    rows_f = {r["id"]: r for r in summary.build("quick", root=tmp_path / "f" / "quick")["rows"]}
+    assert rows_f[key]["verdict"] == INCONCLUSIVE, rows_f[key]["note"]
+    att = pd.DataFrame({"space": "pixel", "epsilon": [0.0, 0.01, 0.02, 0.03], "accuracy": [90.0, 80.0, 70.0, 50.0]})
+    assert summary.first_eps_losing(att, 20.0) == 0.02 and summary.first_eps_losing(att, 50.0) is None
 
 
 def depth_verdict(tmp_path, fragile_sets):
