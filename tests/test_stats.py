@@ -135,6 +135,15 @@ def test_mean_drop_claims_hold_for_every_arch_that_has_landed(tmp_path):
     assert verdict("c", {"resnet50": plateau, "resnet18": plateau, "resnet101": plateau})["verdict"] == REPRODUCED
 
 
+def test_an_interrupted_attack_step_leaves_a_buildable_summary(tmp_path):
+    """attack.csv written, attack.json and attack_correct.npz not (killed in between): no test, no crash."""
+    build(tmp_path / "a")
+    for f in ("attack.json", "attack_correct.npz"):
+        (tmp_path / "a" / "quick" / "cifar10" / "resnet18" / "e3" / f).unlink()
+    rows = {r["id"]: r for r in summary.build("quick", root=tmp_path / "a" / "quick")["rows"]}
+    assert rows["accuracy_grows"]["verdict"] == INCONCLUSIVE
+
+
 def test_mean_drop_rises_then_falls(tmp_path):
     rf = {1: dict(mean=80.0), 3: dict(mean=95.0), 5: dict(mean=90.0)}
     assert build(tmp_path / "a", mnist=rf)["mean_drop_mnist_rises_falls"]["verdict"] == REPRODUCED
