@@ -10,11 +10,11 @@ is *not testable here*; a value we recompute but do not judge (the cited CSG com
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm as normal
 
 from . import profiles, results, stats
 from .stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
@@ -228,7 +228,7 @@ def build(profile: str, root: Path | None = None) -> dict:
     if all(drops.values()):
         (dc, sc), (dm, sm_) = drops["cifar10"], drops["mnist"]
         z = (dc - dm) / max(float(np.hypot(sc, sm_)), 1e-12)
-        p_up, p_down = 0.5 * math.erfc(z / math.sqrt(2)), 0.5 * math.erfc(-z / math.sqrt(2))
+        p_up, p_down = float(normal.sf(z)), float(normal.sf(-z))       # the normal tail, as fnlib.stats uses it
         verdict = REPRODUCED if p_up < stats.ALPHA else NOT if p_down < stats.ALPHA else INCONCLUSIVE
         f20 = ", ".join(f"{names[k]} {'beyond the grid' if v is None else f'{v:g}'}" for k, v in first20.items())
         note = (f"accuracy lost at ε = {eps_c:g}: CIFAR-10 {dc:.2f} ± {stats.Z * sc:.2f}, MNIST {dm:.2f} ± "
@@ -403,10 +403,11 @@ def build(profile: str, root: Path | None = None) -> dict:
             sets = [set(results.read_json(x)["fragile"]) for x in m]
             persistent[a], n_fragile[a] = len(set.intersection(*sets)), sum(map(len, sets)) / len(sets)
     if len(p.archs) >= 3 and len(persistent) >= 2:
-        order = [a for a in sorted(p.archs, key=lambda a: int(a[6:])) if a in persistent]   # by depth, landed
+        by_depth = sorted(p.archs, key=lambda a: int(a[6:]))
+        order = [a for a in by_depth if a in persistent]                  # landed, by depth
         vals = [persistent[a] for a in order]
         steps = [(b > a) - (b < a) for a, b in zip(vals, vals[1:])]
-        missing = sorted(set(p.archs) - set(persistent), key=lambda a: int(a[6:]))
+        missing = [a for a in by_depth if a not in persistent]
         row("fragile_grows_with_depth", None, "cifar10/" + "→".join(order),
             "# kernels fragile at every checkpoint (Fig 4's red circles) up at each step of depth; down at any: "
             "not reproduced (the 64 kernels are the whole layer: no sampling interval)",
