@@ -480,8 +480,9 @@ def fig4(profile_dir, datasets=None, archs=None, path=None) -> Figure:
                 ax.scatter(trans["kernel"], trans["accuracy"], s=24, marker="x", color="red", linewidths=1.0,
                            zorder=4, label="fragile at this epoch")
                 n_e = len(sets)
-                ax.set_title(f"{_pretty_dataset(d)} · {_pretty_arch(a)} — {len(always)} fragile at all "
-                             f"{n_e} epoch{'s' if n_e != 1 else ''}", fontsize="medium")
+                at = f"at all {n_e} epochs" if n_e > 1 else "(1 epoch landed)"
+                ax.set_title(f"{_pretty_dataset(d)} · {_pretty_arch(a)} — {len(always)} fragile {at}",
+                             fontsize="medium")
                 n_k = int(t["kernel"].max()) + 1
                 ax.set_xlim(-1, n_k)
                 ax.set_xticks(np.arange(0, n_k + 1, 8 if n_k > 16 else 1))
