@@ -229,7 +229,7 @@ def build(profile: str, root: Path | None = None) -> dict:
         (dc, sc), (dm, sm_) = drops["cifar10"], drops["mnist"]
         z = (dc - dm) / max(float(np.hypot(sc, sm_)), 1e-12)
         p_up, p_down = float(normal.sf(z)), float(normal.sf(-z))       # the normal tail, as fnlib.stats uses it
-        verdict = REPRODUCED if p_up < stats.ALPHA else NOT if p_down < stats.ALPHA else INCONCLUSIVE
+        verdict = {1: REPRODUCED, -1: NOT, 0: INCONCLUSIVE}[stats.direction(p_up, p_down)]
         f20 = ", ".join(f"{names[k]} {'beyond the grid' if v is None else f'{v:g}'}" for k, v in first20.items())
         note = (f"accuracy lost at ε = {eps_c:g}: CIFAR-10 {dc:.2f} ± {stats.Z * sc:.2f}, MNIST {dm:.2f} ± "
                 f"{stats.Z * sm_:.2f} points (z = {z:.1f}); smallest grid ε losing ≥ 20 points: {f20}")
