@@ -22,7 +22,7 @@ from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 from myst_nb import glue as _glue
 
-from fnlib import plots, profiles, results
+from fnlib import plots, profiles, results, stats
 from fnlib import summary as fsummary
 
 # figures: the fig* functions return matplotlib Figures; make the kernel render them as PNG
@@ -249,6 +249,22 @@ def epochs() -> list[int]:
     if PROFILE_SPEC is not None:
         return list(PROFILE_SPEC.epochs)
     return sorted({e for d in DATASETS for e in plots.epochs_in(run_dir(d))})
+
+
+def landed(dataset: str, arch: str | None = None) -> list[int]:
+    """The profile's checkpoint epochs whose results have landed for a run (its ``attack.csv`` exists)."""
+    return [e for e in epochs() if (epoch_dir(dataset, e, arch) / "attack.csv").exists()]
+
+
+def epochs_text(dataset: str, arch: str | None = None) -> str | None:
+    """'10, 50 (100 pending)': the landed checkpoint epochs of a run, naming those still to come."""
+    done, todo = landed(dataset, arch), [e for e in epochs() if e not in landed(dataset, arch)]
+    if not done:
+        return None
+    return ", ".join(map(str, done)) + (f" ({', '.join(map(str, todo))} pending)" if todo else "")
+
+
+pct = fsummary.pct      # 99.99, not 100.0, for 9,999 of 10,000 images
 
 
 def no_results_note(what: str) -> None:

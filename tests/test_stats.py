@@ -107,6 +107,20 @@ def test_accuracy_grows_three_ways(tmp_path):
     assert build(tmp_path / "c", cifar=down)["accuracy_grows"]["verdict"] == NOT
 
 
+def test_a_step_down_decides_accuracy_grows_before_the_last_checkpoint(tmp_path):
+    down = {1: dict(clean=50, fgsm=40), 3: dict(clean=60, fgsm=30)}
+    row = build(tmp_path, cifar=down, landed=(1, 3))["accuracy_grows"]
+    assert row["verdict"] == NOT, row
+    assert "significantly down; McNemar +" in row["note"] and "p↓ " in row["note"], row["note"]
+    assert row["note"].endswith("(epoch 5 pending; a step down already decides the row)"), row["note"]
+
+
+def test_pct_never_rounds_a_share_inside_0_100_to_either_end():
+    assert summary.pct(99.99) == "99.99" and summary.pct(99.949) == "99.9" and summary.pct(100.0) == "100.0"
+    assert summary.pct(0.01) == "0.01" and summary.pct(0.0) == "0.0" and summary.pct(59.87) == "59.9"
+    assert summary.pct(99.9999) == "99.9999"
+
+
 def test_mean_drop_saturates_needs_a_plateau(tmp_path):
     still_rising = {1: dict(mean=21.8), 3: dict(mean=41.0), 5: dict(mean=53.0)}      # the issue's example
     assert build(tmp_path / "a", cifar=still_rising)["mean_drop_cifar_saturates"]["verdict"] == NOT
@@ -290,6 +304,23 @@ def test_beyond_rows_follow_mcnemar_against_their_baseline(tmp_path, only_model,
     assert "original_bn" in rows["beyond_filtered_bn_fgsm"]["rule"] and "Holm" in rows["beyond_filtered_pgd"]["rule"]
 
 
+def test_a_filter_that_changes_no_prediction_is_not_a_gain(tmp_path):
+    """0 discordant pairs: the two models agree on every image, so the gain is exactly 0 — not 'inconclusive'."""
+    write_robustness(tmp_path, 0, 0)
+    rows = build(tmp_path)
+    assert rows["beyond_filtered_bn_fgsm"]["verdict"] == NOT, rows["beyond_filtered_bn_fgsm"]
+    assert "no discordant pair" in rows["beyond_filtered_bn_fgsm"]["note"]
+
+
+def test_the_eq2_row_says_what_recomputed_statistics_do_alone(tmp_path):
+    write_robustness(tmp_path, 43, 18)
+    rows = build(tmp_path)
+    for key in ("filter_improves_robustness", "beyond_filtered_bn_fgsm"):
+        assert "BatchNorm statistics recomputed alone, without the filter" in rows[key]["note"], key
+        assert "McNemar +43/−18" in rows[key]["note"], rows[key]["note"]
+    assert "recomputed alone" not in build(tmp_path / "none")["filter_improves_robustness"]["note"]
+
+
 def test_holm_adjusts_step_down():
     adj = stats.holm({"a": 0.01, "b": 0.04, "c": 0.03})
     assert adj == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})          # 3×0.01, max(2×0.03, ·), max(1×0.04, 0.06)
@@ -323,7 +354,7 @@ def test_a_run_still_training_gets_no_early_reproduced(tmp_path):
     rows = build(tmp_path / "a", cifar=up, landed=(1, 3))                    # epoch 5 not trained yet
     assert rows["accuracy_grows"]["verdict"] == PENDING                       # up so far, the last step unknown
     assert rows["targeting_grows_with_eps"]["verdict"] == PENDING             # up at 1 and 3
-    assert "epochs [5] pending" in rows["targeting_grows_with_eps"]["note"]
+    assert "(epoch 5 pending)" in rows["targeting_grows_with_eps"]["note"]
     assert rows["targeting_grows_with_eps"]["model"].endswith("@[1, 3]")
     down = {1: dict(clean=50, fgsm=30, small=90.0, large=20.0), 3: dict(clean=40, fgsm=20)}
     rows = build(tmp_path / "b", cifar=down, landed=(1, 3))
