@@ -6,7 +6,8 @@ under *any* perturbation. Each control changes one ingredient and keeps the rest
 
 * ``algorithm1`` — the paper's: FGSM, S from nodal dropout;
 * ``random_sign`` — a random ±1 perturbation of the same L∞ size instead of FGSM's sign;
-* ``random_sets`` — S drawn at random, |S| kernels of the 64 (mean and 2.5–97.5 % range over draws);
+* ``random_sets`` — S drawn at random, |S| kernels of the 64 (mean and 2.5–97.5 % range over draws, and the
+  empirical one-sided p-values of the paper's S against those draws: ``p_above``, ``p_below``);
 * ``norm_sets`` — S = the |S| kernels of largest weight norm, instead of nodal dropout;
 * ``per_norm`` — distances divided by the kernel's weight norm, d_k / ‖W_k‖, with the paper's S.
 
@@ -35,6 +36,14 @@ def fragile_wins(d: torch.Tensor, fragile_masks: torch.Tensor) -> torch.Tensor:
     return set_means(d, fragile_masks) > set_means(d, ~fragile_masks)
 
 
+def empirical_p(count: int, draws: torch.Tensor) -> tuple[float, float]:
+    """One-sided permutation p-values of an observed ``count`` against random ``draws`` of the same statistic:
+    (1 + #draws ≥ count) / (1 + #draws) for 'above', and the same with ≤ for 'below'. Ties count against the
+    observed set, so a set that merely ties random ones is never called special."""
+    n = len(draws)
+    return (1 + int((draws >= count).sum())) / (1 + n), (1 + int((draws <= count).sum())) / (1 + n)
+
+
 def random_masks(channels: int, size: int, n: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     masks = torch.zeros(n, channels, dtype=torch.bool)
@@ -49,7 +58,8 @@ def kernel_norms(model) -> torch.Tensor:
 
 def algorithm1_controls(model, x, y, fragile, null, epsilons, layer: str = "conv1", space: str = "pixel",
                         n_sets: int = 20, seed: int = 0, batch_size: int = 500, progress: bool = False) -> list[dict]:
-    """Percent of images with S_f > S_n for every control and ε (rows: control, epsilon, n, percent, low, high)."""
+    """Percent of images with S_f > S_n for every control and ε (rows: control, epsilon, n, percent, low, high;
+    the ``random_sets`` rows add ``p_above`` and ``p_below``, :func:`empirical_p` of the paper's S)."""
     check_space(space)
     epsilons = check_epsilons(epsilons)
     fragile, null = check_sets(fragile, null, model.conv1.out_channels)
@@ -86,6 +96,9 @@ def algorithm1_controls(model, x, y, fragile, null, epsilons, layer: str = "conv
             pct = 100.0 * counts[c][j].double() / n
             lo, hi = (torch.quantile(pct, 0.025).item(), torch.quantile(pct, 0.975).item()) if len(pct) > 1 \
                 else (pct.item(), pct.item())
-            rows.append({"control": c, "epsilon": eps, "n": n, "percent": pct.mean().item(), "low": lo, "high": hi,
-                         "layer": layer, "space": space})
+            row = {"control": c, "epsilon": eps, "n": n, "percent": pct.mean().item(), "low": lo, "high": hi,
+                   "layer": layer, "space": space}
+            if c == "random_sets":
+                row["p_above"], row["p_below"] = empirical_p(int(counts["algorithm1"][j, 0]), counts[c][j])
+            rows.append(row)
     return rows

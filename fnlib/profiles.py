@@ -46,7 +46,7 @@ class Profile:
     filter_eps: float = 0.015               # ε at which σ_noise is searched (the paper filters at 0.015)
     filter_mode: str = "hard"
     n_sigma: int = 12
-    n_sets: int = 20                        # random kernel sets drawn by the controls of Algorithm 1
+    n_sets: int = 100                       # random kernel sets drawn by the controls of Algorithm 1 (p ≥ 1/101)
     pgd_steps: int = 20                     # PGD (L∞, random start) against original and filtered models
     robust_eps: dict = field(default_factory=lambda: dict(ROBUST_EPS))   # ε of the PGD / transfer tests
     robust_limit: int | None = None         # test images of those tests (None: test_limit); PGD costs 21 passes

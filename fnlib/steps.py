@@ -326,7 +326,7 @@ def controls(progress=True, **kw):
                     rows += [dict(r, control="algorithm1", low=r["percent"], high=r["percent"]) for r in
                              run(model, x, y, meta["fragile"], meta["null"], s.log(), layer, sp, s.p.eval_batch)]
     results.write_csv(rows, s.edir / "controls.csv", ["control", "epsilon", "n", "percent", "low", "high", "layer",
-                                                      "space"])
+                                                      "space", "p_above", "p_below"])
     results.write_json(s.provenance(epoch=s.epoch, n_images=len(y), epsilons=s.log(), layer=s.p.layer, space=space,
                                     n_sets=s.p.n_sets), s.edir / "controls.json")
     return rows

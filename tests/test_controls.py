@@ -40,9 +40,20 @@ def test_norm_controls_on_a_model_whose_fragile_kernels_are_large(tiny, mnist_sm
     assert pct["per_norm"]["percent"] < 100.0
     assert pct["random_sets"]["low"] <= pct["random_sets"]["percent"] <= pct["random_sets"]["high"]
     assert pct["random_sets"]["percent"] < 100.0
+    # S wins on every image; a random set does no better, so S is at the top of the draws, never below them
+    assert pct["random_sets"]["p_below"] == 1.0 and pct["random_sets"]["p_above"] < 1.0
+    assert all("p_above" not in r for r in rows if r["control"] != "random_sets")
     # the algorithm1 row is Algorithm 1 itself
     (ref,) = targeting.algorithm1(model, x, y, [0, 1, 2], [3, 4, 5, 6, 7], [0.01], space="normalized")
     assert pct["algorithm1"]["percent"] == ref["percent"]
+
+
+def test_empirical_p_counts_ties_against_the_observed_set():
+    draws = torch.tensor([0, 0, 5, 10, 10])
+    assert controls.empirical_p(11, draws) == (1 / 6, 1.0)         # above every draw: the smallest p of 5 draws
+    assert controls.empirical_p(10, draws) == (3 / 6, 1.0)         # ties with two draws: not above them
+    assert controls.empirical_p(0, draws) == (1.0, 3 / 6)
+    assert controls.empirical_p(-1, draws) == (1.0, 1 / 6)
 
 
 def test_controls_reject_bad_sets(tiny, mnist_small):
