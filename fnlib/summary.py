@@ -47,12 +47,22 @@ def pct(value: float) -> str:
     return text
 
 
-def _pending(missing: list, verdict: str) -> str:
-    """' (epoch 100 pending)' for a row of :func:`all_up_so_far`, saying when a step down already decides it."""
+def _pending(missing: list, verdict: str, decided: str = "a step down already decides the row") -> str:
+    """' (epoch 100 pending)' for a row of :func:`all_up_so_far`, saying (``decided``) when a step the wrong
+    way already decides it."""
     if not missing:
         return ""
     return (f" (epoch{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} pending"
-            f"{'; a step down already decides the row' if verdict == NOT else ''})")
+            f"{'; ' + decided if verdict == NOT else ''})")
+
+
+def gain_verdict(only_new: int, only_old: int, p_up: float, p_down: float) -> str:
+    """A claimed gain of a new model over an old one on the same images (one-sided McNemar, ``p_up``/``p_down``):
+    reproduced when significantly up; not reproduced when significantly down, or when the new model is right on
+    no image the old one misses (its gain cannot be positive: nothing to test); inconclusive otherwise."""
+    if p_up < stats.ALPHA:
+        return REPRODUCED
+    return NOT if p_down < stats.ALPHA or only_new == 0 else INCONCLUSIVE
 
 
 def bn_alone(rob: pd.DataFrame | None, eps: float) -> str:
@@ -219,8 +229,10 @@ def mean_drop_verdict(dataset: str, metas: list[dict]) -> tuple[str, str, str]:
     return verdict, rule, note
 
 
-def build(profile: str, root: Path | None = None) -> dict:
-    p = profiles.get(profile)
+def build(profile: str, root: Path | None = None, **overrides) -> dict:
+    """The summary of ``profile`` (with ``overrides`` of its settings, as ``profiles.get`` takes them) from the
+    results under ``root`` (default ``results/<profile>/``); writes ``summary.json`` there."""
+    p = profiles.get(profile, **overrides)
     root = Path(root) if root else results.work_root() / "results" / profile
     if not any(root.glob("*/*/e*/*.csv")):
         raise FileNotFoundError(f"no results of profile {profile} under {root}; nothing written. Make them with: "
@@ -335,7 +347,7 @@ def build(profile: str, root: Path | None = None) -> dict:
             notes.append(f"ε={eps:g} @{a}→@{b}: {pct(accs[a])}→{pct(accs[b])} "
                          f"({'significantly up' if s > 0 else 'significantly down' if s < 0 else 'no significant change'}; {how})")
     pending_ = sorted(set(epochs) - set(have))
-    verdict = all_up_so_far(steps, complete=not pending_) if len(have) >= 2 else PENDING
+    verdict = UNTESTABLE if len(epochs) < 2 else all_up_so_far(steps, complete=not pending_) if len(have) >= 2 else PENDING
     row("accuracy_grows", None, f"cifar10/{arch} @{have}",
         "every step between checkpoints significantly up (one-sided McNemar on the same images, p < 0.05); "
         "significantly down at any: not reproduced",
@@ -360,7 +372,8 @@ def build(profile: str, root: Path | None = None) -> dict:
     row("targeting_grows_with_eps", None, f"cifar10/{arch} @{landed or epochs}",
         "at every epoch, % at the largest ε significantly above % at the smallest (two-proportion z-test); "
         "significantly below at any epoch: not reproduced",
-        verdict, note="; ".join(notes) + (_pending(missing, verdict) if grows else ""))
+        verdict, note="; ".join(notes) + (_pending(missing, verdict, "a lower share at one epoch already decides "
+                                                   "the row") if grows else ""))
     if epochs[0] in small and epochs[-1] in small:
         ci_e, ci_l = stats.wilson(*small[epochs[0]]), stats.wilson(*small[epochs[-1]])
         far = lambda ci: max(abs(ci[0] - 50), abs(ci[1] - 50))            # noqa: E731
@@ -395,13 +408,14 @@ def build(profile: str, root: Path | None = None) -> dict:
         if "only_filtered" in dfn:
             of, oo = int(_at(dfn, 0.015, "only_filtered", model="original")), int(_at(dfn, 0.015, "only_original", model="original"))
             p_up, p_down = stats.mcnemar_greater(of, oo), stats.mcnemar_greater(oo, of)
-            verdict = {1: REPRODUCED, -1: NOT, 0: INCONCLUSIVE}[stats.direction(p_up, p_down)]
+            verdict = gain_verdict(of, oo, p_up, p_down)
             test = f"McNemar: {of} images right only when filtered, {oo} only when original, p = {min(p_up, p_down):.3g}"
         else:
             verdict, test = PENDING, "per-image pairs not recorded (re-run the filter step)"
         row("filter_improves_robustness", None, f"mnist/{arch} @{ep[10]}",
             "filtered FGSM accuracy at ε = 0.015 significantly above the original's (one-sided exact McNemar, "
-            "same images, p < 0.05); significantly below: not reproduced", verdict,
+            "same images, p < 0.05); significantly below, or right on no image the original misses: not reproduced",
+            verdict,
             note=f"FGSM ε=0.015: original {acc_o:.2f} %, filtered {acc_f:.2f} %; clean {cl_o:.2f} → {cl_f:.2f} %; "
                  f"damage (clean − attacked) {cl_o - acc_o:.2f} → {cl_f - acc_f:.2f} points; {test}"
                  + (f"; {bn_alone(rob, p.filter_eps)} — see Beyond the paper" if bn_alone(rob, p.filter_eps) else ""))
@@ -432,10 +446,10 @@ def build(profile: str, root: Path | None = None) -> dict:
         r, base = got
         up, down = adjusted[(key, "better")], adjusted[(key, "worse")]
         same = int(r["only_model"]) == int(r["only_original"]) == 0      # the filter changes no prediction here
-        verdict = REPRODUCED if up < stats.ALPHA else NOT if down < stats.ALPHA or same else INCONCLUSIVE
+        verdict = gain_verdict(int(r["only_model"]), int(r["only_original"]), up, down)
         row(key, r["accuracy"], f"mnist/{arch} @{ep[10]}", f"above the {ref} model's accuracy under the same attack: "
             f"one-sided exact McNemar, Holm-adjusted over the {len(pvals)} one-sided tests of this section (each row "
-            "tested up and down), p < 0.05; below, or no image scored differently (the gain is exactly 0): "
+            "tested up and down), p < 0.05; below, or right on no image the baseline misses (no gain to test): "
             "not reproduced", verdict, ci=(r["low"], r["high"]), n=int(r["n"]), item=item, paper="—", kind="beyond",
             note=f"{ref} {base['accuracy']:.2f} % → filtered {r['accuracy']:.2f} % (gain {r['accuracy'] - base['accuracy']:+.2f} "
                  f"points); right only when filtered {int(r['only_model'])}, only for {ref} {int(r['only_original'])}; "

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from fnlib import results, stats, summary
-from fnlib.stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED
+from fnlib.stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 
 
 def test_wilson_known_values():
@@ -113,6 +113,14 @@ def test_a_step_down_decides_accuracy_grows_before_the_last_checkpoint(tmp_path)
     assert row["verdict"] == NOT, row
     assert "significantly down; McNemar +" in row["note"] and "p↓ " in row["note"], row["note"]
     assert row["note"].endswith("(epoch 5 pending; a step down already decides the row)"), row["note"]
+
+
+def test_accuracy_grows_needs_two_checkpoints_in_the_profile(tmp_path):
+    root = tmp_path / "quick"
+    for dataset in ("cifar10", "mnist"):
+        write_epoch(root, dataset, 1)
+    rows = {r["id"]: r for r in summary.build("quick", root=root, epochs=(1,))["rows"]}
+    assert rows["accuracy_grows"]["verdict"] == UNTESTABLE, rows["accuracy_grows"]
 
 
 def test_pct_never_rounds_a_share_inside_0_100_to_either_end():
@@ -281,14 +289,15 @@ def test_csg_rows_and_the_order_of_the_data_sets(tmp_path):
     assert build(tmp_path / "e")["csg_order"]["verdict"] == PENDING               # no dimension in common
 
 
-def write_robustness(root, only_model, only_original):
+def write_robustness(root, only_model, only_original, acc=None):
     d = root / "quick" / "mnist" / "resnet18" / "e1"
     rows = []
     for model, base in (("original", "original"), ("filtered", "original"), ("filtered_val", "original"),
                         ("original_bn", "original"), ("filtered_bn", "original_bn")):
         for attack in ("fgsm", "pgd") + (("fgsm_transfer", "pgd_transfer") if model != "original" else ()):
             om, oo = (0, 0) if model == "original" else (only_model, only_original)
-            rows.append({"model": model, "baseline": base, "attack": attack, "epsilon": 0.015, "n": N, "accuracy": 70.0,
+            rows.append({"model": model, "baseline": base, "attack": attack, "epsilon": 0.015, "n": N,
+                         "accuracy": (acc or {}).get(model, 70.0),
                          "low": 67.0, "high": 73.0, "only_original": oo, "only_model": om,
                          "p_better": stats.mcnemar_greater(om, oo), "p_worse": stats.mcnemar_greater(oo, om)})
     results.write_csv(rows, d / "robustness.csv")
@@ -304,20 +313,27 @@ def test_beyond_rows_follow_mcnemar_against_their_baseline(tmp_path, only_model,
     assert "original_bn" in rows["beyond_filtered_bn_fgsm"]["rule"] and "Holm" in rows["beyond_filtered_pgd"]["rule"]
 
 
-def test_a_filter_that_changes_no_prediction_is_not_a_gain(tmp_path):
-    """0 discordant pairs: the two models agree on every image, so the gain is exactly 0 — not 'inconclusive'."""
-    write_robustness(tmp_path, 0, 0)
+@pytest.mark.parametrize("only_model,only_original", [(0, 0), (0, 1)])
+def test_a_filter_right_on_no_extra_image_is_not_a_gain(tmp_path, only_model, only_original):
+    """Right on no image the baseline misses: the gain is 0 or a loss, never 'inconclusive' (and +0/−1, a worse
+    result, must not read milder than +0/−0)."""
+    write_robustness(tmp_path, only_model, only_original)
     rows = build(tmp_path)
     assert rows["beyond_filtered_bn_fgsm"]["verdict"] == NOT, rows["beyond_filtered_bn_fgsm"]
-    assert "no discordant pair" in rows["beyond_filtered_bn_fgsm"]["note"]
+    assert ("no discordant pair" in rows["beyond_filtered_bn_fgsm"]["note"]) == (only_original == 0)
+    assert summary.gain_verdict(1, 0, 0.5, 1.0) == INCONCLUSIVE       # one image for the filter: still open
+    rows = build(tmp_path / "eq2", defence=dict(only_filtered=0, only_original=1))
+    assert rows["filter_improves_robustness"]["verdict"] == NOT, rows["filter_improves_robustness"]
 
 
 def test_the_eq2_row_says_what_recomputed_statistics_do_alone(tmp_path):
-    write_robustness(tmp_path, 43, 18)
+    write_robustness(tmp_path, 43, 18, acc={"original": 94.65, "original_bn": 95.9})
     rows = build(tmp_path)
     for key in ("filter_improves_robustness", "beyond_filtered_bn_fgsm"):
         assert "BatchNorm statistics recomputed alone, without the filter" in rows[key]["note"], key
-        assert "McNemar +43/−18" in rows[key]["note"], rows[key]["note"]
+        assert "original 94.65 → 95.90 % (McNemar +43/−18, p↑ " in rows[key]["note"], rows[key]["note"]
+    write_robustness(tmp_path / "worse", 18, 43)
+    assert "McNemar +18/−43, p↓ " in build(tmp_path / "worse")["filter_improves_robustness"]["note"]
     assert "recomputed alone" not in build(tmp_path / "none")["filter_improves_robustness"]["note"]
 
 
