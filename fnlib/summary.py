@@ -387,6 +387,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
         "the last epoch's 95 % interval lies wholly closer to 50 % than the first epoch's", verdict, note=note)
     dfn = _csv(edir("mnist", ep[10]) / "defence.csv")
     rob = _csv(edir("mnist", ep[10]) / "robustness.csv")
+    bn_only = bn_alone(rob, p.filter_eps)       # what recomputed BatchNorm statistics do alone (two rows cite it)
     if dfn is not None:
         o = dfn[dfn["model"] == "original"].set_index("epsilon")
         f = dfn[dfn["model"] == "filtered"].set_index("epsilon")
@@ -418,7 +419,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
             verdict,
             note=f"FGSM ε=0.015: original {acc_o:.2f} %, filtered {acc_f:.2f} %; clean {cl_o:.2f} → {cl_f:.2f} %; "
                  f"damage (clean − attacked) {cl_o - acc_o:.2f} → {cl_f - acc_f:.2f} points; {test}"
-                 + (f"; {bn_alone(rob, p.filter_eps)} — see Beyond the paper" if bn_alone(rob, p.filter_eps) else ""))
+                 + (f"; {bn_only} — see Beyond the paper" if bn_only else ""))
     else:
         row("filter_lowers_targeting", None, "—", "—", PENDING)
         row("filter_improves_robustness", None, "—", "—", PENDING)
@@ -455,7 +456,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
                  f"points); right only when filtered {int(r['only_model'])}, only for {ref} {int(r['only_original'])}; "
                  f"Holm-adjusted p = {min(up, down):.3g}"
                  + ("; both models are right on exactly the same images (no discordant pair)" if same else "")
-                 + (f"; {bn_alone(rob, p.filter_eps)}" if key == "beyond_filtered_bn_fgsm" and bn_alone(rob, p.filter_eps) else ""))
+                 + (f"; {bn_only}" if key == "beyond_filtered_bn_fgsm" and bn_only else ""))
     # Sec 5 counts the "influential" kernels of Fig 4: fragile at every checkpoint (the red circles)
     persistent, n_fragile = {}, {}
     for a in p.archs:
