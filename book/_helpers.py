@@ -94,6 +94,8 @@ def banner() -> None:
                f"{REF_EPOCHS[100]}**.")
         kind, title = ("note", f"Profile: {PROFILE}") if PROFILE == "paper" else \
             ("warning", f"Profile: {PROFILE} — not paper scale")
+        if mixed():
+            kind, title = "warning", title + " — some results come from an earlier training"
         body = (f"The results on this page — numbers, tables, figures — come from `results/{PROFILE}/`: {desc}. {ref} "
                 f"Another profile: `FNLIB_PROFILE=<name>` when building (see {{doc}}`/book/rerun`).\n\n"
                 + where_computed())
@@ -107,6 +109,13 @@ def banner() -> None:
                    f" (or `make book PROFILE={PROFILE}`)")
                 + f", then build the book again; see {{doc}}`/book/rerun`.\n\n" + where_computed())
     display(Markdown(f":::{{admonition}} {title}\n:class: {kind}\n{body}\n:::"))
+
+
+def mixed() -> dict:
+    """``{run: [sentence, …]}`` for every run whose results come from more than one training
+    (:func:`fnlib.lineage.problems`, recorded in ``summary.json``)."""
+    prov = (SUMMARY or {}).get("provenance", {})
+    return {run: info["mixed"] for run, info in prov.items() if info.get("mixed")}
 
 
 def where_computed() -> str:
@@ -130,7 +139,9 @@ def where_computed() -> str:
         lines.append(f"- {name}: trained {done} of {total} epochs in {took} on {where} "
                      f"({info.get('precision', 'fp32')} training, fp32 evaluation, {info.get('cpu_threads', '?')} "
                      f"threads); results landed for epoch(s) {', '.join(map(str, landed)) or 'none yet'}"
-                     + ("" if done >= total else " — **in progress**"))
+                     + ("" if done >= total else " — **in progress**")
+                     + "".join(f"; **mixed**: {m} (re-run with `python -m fnlib run --profile {PROFILE} --only "
+                               f"{dataset}/{arch}`)" for m in info.get("mixed") or []))
     return "Where each run was computed:\n\n" + "\n".join(lines) if lines else ""
 
 

@@ -365,7 +365,7 @@ def execute(t: Task, stream: bool = True) -> float:
     os.replace(stage, t.output)
     ledger = _ledger(t)
     ledger[t.name] = {"key": t.key, "seconds": round(seconds, 1)}
-    if analyses_weights(t) and t.checkpoint().exists():
+    if t.step != "csg" and t.checkpoint().exists():    # what the analyses read, or what training made
         with contextlib.suppress(Exception):        # the notebook read it; a digest failure only costs the check
             ledger[t.name]["weights"] = weights_digest(t.checkpoint())
     results.write_json(ledger, ledger_path(t))
@@ -434,10 +434,16 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     every = plan(profile, overrides)
     tasks = select(every, only, step, p)
     stale = [t for t in tasks if force or not is_current(t)]
-    # a fresh clone has results but no checkpoints: run a training stage whenever a later task needs its weights
+    # a fresh clone or a new machine has results but no checkpoints: run a training stage whenever a later task
+    # needs its weights, or a later stage of the same run must train anyway (from epoch 1, it would remake this
+    # stage's checkpoint on its way with other weights; running the stage first redoes its analyses in order,
+    # so that one run's results never come from two trainings for longer than an analysis takes)
+    remade = []
     for t in [t for t in tasks if t.step == "train" and t not in stale]:
-        if any(t in u.deps for u in stale) and not t.checkpoint().exists():
+        later = any(u.step == "train" and u.weights == t.weights and u.epoch > t.epoch for u in stale)
+        if (later or any(t in u.deps for u in stale)) and not t.checkpoint().exists():
             stale.append(t)
+            remade += [t] if later else []
     stale.sort(key=lambda t: tasks.index(t))
     given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
     log(f"profile {profile}: {len(tasks)} tasks, {len(tasks) - len(stale)} up to date, {len(stale)} to run"
@@ -448,6 +454,13 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
         return frozenset(t.weights for t in stale if force and t.step == "train") - wiped
     if stale:
         log(eta_line(stale, to_wipe()))
+    for t in remade:
+        redo = [u for u in tasks if u.weights == t.weights and u.epoch == t.epoch and analyses_weights(u)
+                and u not in stale and _ledger(u).get(u.name, {}).get("weights")]
+        if redo:
+            log(f"{t.dataset}/{t.arch}: checkpoint e{t.epoch} is not on this machine and training must go on past it, "
+                f"so it is made again (from epoch 1 if no earlier one is here); its {len(redo)} committed "
+                f"analyses run again once their weights differ (not in the estimate above)")
     # two runs of one profile would write the same checkpoints
     with contextlib.nullcontext() if dry_run else exclusive(profile):
         timings, failed = {}, []

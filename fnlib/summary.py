@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm as normal
 
-from . import profiles, results, stats
+from . import lineage, profiles, results, stats
 from .stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 
 PAPER_VALUES = results.PROJECT_ROOT / "book" / "paper_values.json"
@@ -512,14 +512,16 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
 
 
 def _provenance(root: Path) -> dict:
-    """Seeds, versions and hardware as recorded by the training steps."""
+    """Seeds, versions and hardware as recorded by the training steps; ``mixed``: where a run's results come
+    from more than one training (:func:`fnlib.lineage.problems`)."""
     out = {}
     for f in sorted(root.glob("*/*/train.json")):
         info = results.read_json(f)
         out[f"{f.parent.parent.name}/{f.parent.name}"] = {
             **info.get("provenance", {}), "train_seconds": info.get("seconds"), "precision": info.get("precision"),
             "epochs_done": info.get("epochs_done"), "sessions": len(info.get("sessions", [])),
-            "cpus": sorted({s.get("cpu", "?") for s in info.get("sessions", [])})}
+            "cpus": sorted({s.get("cpu", "?") for s in info.get("sessions", [])}),
+            "mixed": lineage.problems(f.parent)}
     return out
 
 
