@@ -458,9 +458,10 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
         redo = [u for u in tasks if u.weights == t.weights and u.epoch == t.epoch and analyses_weights(u)
                 and u not in stale and _ledger(u).get(u.name, {}).get("weights")]
         if redo:
+            secs = sum(estimate(u) or 0.0 for u in redo)
             log(f"{t.dataset}/{t.arch}: checkpoint e{t.epoch} is not on this machine and training must go on past it, "
                 f"so it is made again (from epoch 1 if no earlier one is here); its {len(redo)} committed "
-                f"analyses run again once their weights differ (not in the estimate above)")
+                f"analyses run again once their weights differ: about {_hours(secs)} more than the estimate above")
     # two runs of one profile would write the same checkpoints
     with contextlib.nullcontext() if dry_run else exclusive(profile):
         timings, failed = {}, []
