@@ -140,8 +140,10 @@ def where_computed() -> str:
                      f"({info.get('precision', 'fp32')} training, fp32 evaluation, {info.get('cpu_threads', '?')} "
                      f"threads); results landed for epoch(s) {', '.join(map(str, landed)) or 'none yet'}"
                      + ("" if done >= total else " — **in progress**")
-                     + "".join(f"; **mixed**: {m} (re-run with `python -m fnlib run --profile {PROFILE} --only "
-                               f"{dataset}/{arch}`)" for m in info.get("mixed") or []))
+                     + "".join(f"; **mixed**: {m}" for m in info.get("mixed") or [])
+                     + (f" (`python -m fnlib run --profile {PROFILE} --only {dataset}/{arch}` redoes them on the "
+                        f"machine that holds its checkpoints; elsewhere add `--force`, which trains it again)"
+                        if info.get("mixed") else ""))
     return "Where each run was computed:\n\n" + "\n".join(lines) if lines else ""
 
 

@@ -10,7 +10,8 @@ one, say — and comparisons across epochs would mix two networks.
 The ledger ``steps.json`` records the digest of the weights each analysis read and each training stage
 made; ``train.json`` how far the training behind ``train.csv`` got. From these two files alone (no
 checkpoint needed, so on a fresh clone too) :func:`problems` names every such mix. Entries written before
-digests were recorded carry none and are taken as consistent.
+digests were recorded carry none and are taken as consistent; the pipeline redoes them when it remakes
+their checkpoint (:func:`fnlib.pipeline.remade_stages`).
 """
 from __future__ import annotations
 
@@ -37,12 +38,20 @@ def weights_by_epoch(ledger: dict) -> tuple[dict, dict]:
     return made, read
 
 
+def reached(train_json: dict) -> int | None:
+    """The last epoch the training behind ``train.json`` has trained: its ``epochs_done``, or further where a
+    session went on (a training stage re-run on checkpoints of a later one writes only its own epochs)."""
+    done = [train_json.get("epochs_done"), *(s.get("last_epoch") for s in train_json.get("sessions", []))]
+    done = [d for d in done if d is not None]
+    return max(done) if done else None
+
+
 def problems(run: Path) -> list[str]:
     """Sentences naming each place where the results in run folder ``run`` come from more than one
     training; empty when they all come from one (or nothing says otherwise)."""
     run = Path(run)
     ledger = results.read_json(run / "steps.json") if (run / "steps.json").exists() else {}
-    done = results.read_json(run / "train.json").get("epochs_done") if (run / "train.json").exists() else None
+    done = reached(results.read_json(run / "train.json")) if (run / "train.json").exists() else None
     made, read = weights_by_epoch(ledger)
     landed = {int(p.name[1:]) for p in run.glob("e*") if p.name[1:].isdigit() and any(p.iterdir())}
     out = []

@@ -385,6 +385,30 @@ def retitle(path: Path, t: Task) -> None:
         nbformat.write(nb, str(path))
 
 
+def _read_weights(t: Task) -> str | None:
+    """The digest of the weights ``t``'s committed results read, as its ledger entry recorded it."""
+    return _ledger(t).get(t.name, {}).get("weights")
+
+
+def remade_stages(tasks: list[Task], stale: list[Task]) -> list[Task]:
+    """The training stages among ``tasks`` that must run although their key is current, because their
+    checkpoint is not on this machine (a fresh clone, a new machine): a stale task needs their weights, or
+    another stage of the same run must train without its own checkpoint. Training then starts again from
+    epoch 1 and makes every stage's checkpoint anew, with other weights where the CPU model or thread count
+    differs; running every such stage, in order, lets the pipeline redo each epoch's analyses right after
+    its checkpoint and keeps the results of one run from two trainings. Repeated until nothing is added."""
+    added: list[Task] = []
+    while True:
+        need = [*stale, *added]
+        new = [t for t in tasks if t.step == "train" and t not in need and not t.checkpoint().exists()
+               and (any(t in u.deps for u in need)
+                    or any(u.step == "train" and u.weights == t.weights and not u.checkpoint().exists()
+                           for u in need))]
+        if not new:
+            return added
+        added += new
+
+
 def select(tasks: list[Task], only: str | None, step: list[str] | None, p: profiles.Profile) -> list[Task]:
     if only:
         tasks = [t for t in tasks if f"{t.dataset}/{t.arch}" == only or t.dataset == only or t.arch == only]
@@ -434,16 +458,8 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     every = plan(profile, overrides)
     tasks = select(every, only, step, p)
     stale = [t for t in tasks if force or not is_current(t)]
-    # a fresh clone or a new machine has results but no checkpoints: run a training stage whenever a later task
-    # needs its weights, or a later stage of the same run must train anyway (from epoch 1, it would remake this
-    # stage's checkpoint on its way with other weights; running the stage first redoes its analyses in order,
-    # so that one run's results never come from two trainings for longer than an analysis takes)
-    remade = []
-    for t in [t for t in tasks if t.step == "train" and t not in stale]:
-        later = any(u.step == "train" and u.weights == t.weights and u.epoch > t.epoch for u in stale)
-        if (later or any(t in u.deps for u in stale)) and not t.checkpoint().exists():
-            stale.append(t)
-            remade += [t] if later else []
+    remade = remade_stages(tasks, stale)
+    stale += remade
     stale.sort(key=lambda t: tasks.index(t))
     given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
     log(f"profile {profile}: {len(tasks)} tasks, {len(tasks) - len(stale)} up to date, {len(stale)} to run"
@@ -456,12 +472,12 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
         log(eta_line(stale, to_wipe()))
     for t in remade:
         redo = [u for u in tasks if u.weights == t.weights and u.epoch == t.epoch and analyses_weights(u)
-                and u not in stale and _ledger(u).get(u.name, {}).get("weights")]
+                and u not in stale and all(f.exists() for f in u.outputs())]
         if redo:
-            secs = sum(estimate(u) or 0.0 for u in redo)
-            log(f"{t.dataset}/{t.arch}: checkpoint e{t.epoch} is not on this machine and training must go on past it, "
-                f"so it is made again (from epoch 1 if no earlier one is here); its {len(redo)} committed "
-                f"analyses run again once their weights differ: about {_hours(secs)} more than the estimate above")
+            log(f"{t.dataset}/{t.arch}: checkpoint e{t.epoch} is not on this machine, so training makes it again; "
+                f"on another CPU model or thread count the weights differ, and then its {len(redo)} committed "
+                f"analyses run again: at most about {_hours(sum(estimate(u) or 0.0 for u in redo))} more than "
+                f"the estimate above")
     # two runs of one profile would write the same checkpoints
     with contextlib.nullcontext() if dry_run else exclusive(profile):
         timings, failed = {}, []
@@ -479,6 +495,7 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                 shutil.rmtree(t.checkpoint().parent, ignore_errors=True)   # --force: train from scratch
                 wiped.add(t.weights)
             log(f"▶ {label}")
+            had = t.step != "train" or t.checkpoint().exists()
             try:
                 # training prints its own epochs and time left
                 with heartbeat(label, estimate(t), log) if t.step != "train" else contextlib.nullcontext():
@@ -489,11 +506,18 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                 continue
             if t.step == "train":     # a checkpoint remade with other weights makes its analyses stale
                 again = [u for u in tasks if u.weights == t.weights and analyses_weights(u) and u not in stale
-                         and not is_current(u)]
+                         and (not is_current(u) or not had and u.epoch == t.epoch and not _read_weights(u))]
                 if again:
                     log(f"  the weights of {', '.join(sorted({f'e{u.epoch}' for u in again}))} differ from those "
-                        f"their committed analyses read: {len(again)} task(s) queued again")
+                        f"their committed analyses read, or those recorded no weights: {len(again)} task(s) "
+                        f"queued again")
                     stale[i:] = sorted(stale[i:] + again, key=tasks.index)
+                outside = [u for u in every if u not in tasks and u.weights == t.weights and analyses_weights(u)
+                           and all(f.exists() for f in u.outputs()) and not is_current(u)]
+                if outside:
+                    log(f"  {len(outside)} committed analyses outside this selection ("
+                        + ", ".join(sorted({u.name for u in outside})) + ") read other weights than those now on "
+                        f"disk: run again without --step/--only to redo them")
             log(f"✓ {label} ({seconds:.0f} s); " + (eta_line(stale[i:], to_wipe()) if i < len(stale) else "last task"))
             _summarize(profile, log)
         if not dry_run and not stale:

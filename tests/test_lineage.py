@@ -59,3 +59,14 @@ def test_summary_provenance_carries_the_mix(tmp_path):
     prov = summary._provenance(tmp_path / "paper")
     assert prov["cifar10/resnet50"]["mixed"] == ["the epoch-10 analyses read other weights than its training "
                                                  "stage last made"]
+
+
+def test_a_stage_rerun_on_later_checkpoints_is_no_mix(tmp_path):
+    # the stage to 10 re-ran (its key changed) on the same machine after training had reached 50: train.json
+    # holds 10 epochs, but its sessions say the training went on to 50
+    run = _run(tmp_path, ONE, epochs_done=50)
+    (run / "train.json").write_text(json.dumps({"epochs_done": 10, "sessions": [{"first_epoch": 1, "last_epoch": 34},
+                                                                                {"first_epoch": 35, "last_epoch": 50}]}))
+    assert lineage.problems(run) == []
+    assert lineage.reached({"epochs_done": 10, "sessions": [{"first_epoch": 1}]}) == 10
+    assert lineage.reached({}) is None

@@ -233,7 +233,7 @@ def _land(t):
     """Write ``t``'s outputs and record it in the ledger as execute() does."""
     for f in [t.output, *t.outputs()]:
         f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text("x")
+        f.write_text("{}" if f.suffix == ".json" else "x")
     ledger = pipeline._ledger(t)
     ledger[t.name] = {"key": t.key, "seconds": 1.0}
     if t.step != "csg" and t.checkpoint().exists():
@@ -283,3 +283,70 @@ def test_analyses_of_a_remade_checkpoint_are_stale(tmp_path, monkeypatch):
     ran.clear()
     pipeline.run("smoke", only="mnist/resnet18", step=["train", "attack", "rank"], log=logs.append)
     assert ran == []                                             # now everything read the weights on disk
+
+
+def test_a_lost_checkpoint_remakes_every_stage_in_order(tmp_path, monkeypatch):
+    """A new machine: every result has landed, no checkpoint is here. Whatever stale analysis needs weights,
+    training runs again stage by stage from epoch 1, and each epoch's analyses are redone right after its
+    checkpoint, so that one run's results never come from two trainings (fnlib.lineage finds none)."""
+    from fnlib import lineage
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    sel = dict(only="mnist/resnet18", step=["train", "attack", "rank"])
+    tasks = pipeline.select(pipeline.plan("smoke"), sel["only"], sel["step"], None)
+    machine = {"weights": 1.0}
+
+    def fake_execute(t, stream=True):
+        ran.append(t.name)
+        if t.step == "train":            # training from scratch saves every checkpoint epoch it passes
+            for e in (1, 2):
+                if e <= t.epoch and not t.checkpoint().with_name(f"e{e}.pt").exists():
+                    _fake_checkpoint(t.checkpoint().with_name(f"e{e}.pt"), machine["weights"] + e)
+        _land(t)
+        return 0.0
+    monkeypatch.setattr(pipeline, "execute", fake_execute)
+    monkeypatch.setattr(pipeline, "_summarize", lambda *a: None)
+    ran, logs = [], []
+    pipeline.run("smoke", log=logs.append, **sel)
+    run_dir = results.run_dir("smoke", "mnist", "resnet18")
+    order = ["01_train_e1", "02_rank_kernels_e1", "03_attack_e1", "01_train_e2", "02_rank_kernels_e2", "03_attack_e2"]
+    assert ran == order and lineage.problems(run_dir) == []
+
+    def new_machine(stale_task: str):
+        shutil.rmtree(tmp_path / "checkpoints", ignore_errors=True)
+        machine["weights"] += 10                                   # another CPU: a sibling network
+        ledger = json.loads((run_dir / "steps.json").read_text())
+        if stale_task:
+            ledger[stale_task]["key"] = "edited"                  # e.g. its code changed
+        (run_dir / "steps.json").write_text(json.dumps(ledger))
+        ran.clear(), logs.clear()
+        pipeline.run("smoke", log=logs.append, **sel)
+
+    new_machine("")
+    assert ran == []                                               # all landed, nothing stale: nothing trains
+    new_machine("03_attack_e2")                # the last stage must train: the first is remade before it
+    assert ran == order and lineage.problems(run_dir) == []
+    assert any("checkpoint e1 is not on this machine" in line for line in logs)
+    new_machine("03_attack_e1")                # the first stage must train: the later ones are remade too
+    assert ran == order and lineage.problems(run_dir) == []
+    # results from before digests were recorded: redone when their checkpoint is remade, even with the same weights
+    ledger = json.loads((run_dir / "steps.json").read_text())
+    del ledger["02_rank_kernels_e1"]["weights"]
+    (run_dir / "steps.json").write_text(json.dumps(ledger))
+    machine["weights"] -= 10                                       # the same machine as before: same weights
+    new_machine("03_attack_e2")
+    assert ran == ["01_train_e1", "02_rank_kernels_e1", "01_train_e2", "03_attack_e2"]
+    # an analysis outside --step is not redone, but the log says so
+    shutil.rmtree(tmp_path / "checkpoints", ignore_errors=True)
+    machine["weights"] += 10
+    ran.clear(), logs.clear()
+    pipeline.run("smoke", only="mnist/resnet18", step=["train", "rank"], force=False, log=logs.append)
+    assert ran == []                                               # nothing stale in the selection
+    ledger = json.loads((run_dir / "steps.json").read_text())
+    ledger["02_rank_kernels_e2"]["key"] = "edited"
+    (run_dir / "steps.json").write_text(json.dumps(ledger))
+    pipeline.run("smoke", only="mnist/resnet18", step=["train", "rank"], log=logs.append)
+    assert ran == ["01_train_e1", "02_rank_kernels_e1", "01_train_e2", "02_rank_kernels_e2"]
+    assert any("outside this selection (03_attack_e1)" in line for line in logs)
+    assert lineage.problems(run_dir) == ["the epoch-1 analyses read 2 different sets of weights: 02_rank_kernels; "
+                                         "03_attack", "the epoch-2 analyses read 2 different sets of weights: "
+                                         "02_rank_kernels; 03_attack"]
