@@ -188,10 +188,14 @@ def _ledger(t: Task) -> dict:
     return _read_ledger(ledger_path(t))
 
 
+def landed(t: Task) -> bool:
+    """Whether ``t``'s results files exist (whatever made them)."""
+    return all(f.exists() for f in t.outputs())
+
+
 def is_current(t: Task) -> bool:
     entry = _ledger(t).get(t.name, {})
-    return entry.get("key") == t.key and all(f.exists() for f in t.outputs()) \
-        and t.output.exists() and not weights_changed(t, entry)
+    return entry.get("key") == t.key and landed(t) and t.output.exists() and not weights_changed(t, entry)
 
 
 @functools.lru_cache(maxsize=64)
@@ -227,7 +231,7 @@ def weights_changed(t: Task, entry: dict | None = None) -> bool:
     ledger entry when the caller has already read it."""
     if not analyses_weights(t):
         return False
-    recorded = (_ledger(t).get(t.name, {}) if entry is None else entry).get("weights")
+    recorded = _read_weights(t) if entry is None else entry.get("weights")
     if not recorded or not t.checkpoint().exists():
         return False
     try:
@@ -472,7 +476,7 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
         log(eta_line(stale, to_wipe()))
     for t in remade:
         redo = [u for u in tasks if u.weights == t.weights and u.epoch == t.epoch and analyses_weights(u)
-                and u not in stale and all(f.exists() for f in u.outputs())]
+                and u not in stale and landed(u)]
         if redo:
             log(f"{t.dataset}/{t.arch}: checkpoint e{t.epoch} is not on this machine, so training makes it again; "
                 f"on another CPU model or thread count the weights differ, and then its {len(redo)} committed "
@@ -513,7 +517,7 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                         f"queued again")
                     stale[i:] = sorted(stale[i:] + again, key=tasks.index)
                 outside = [u for u in every if u not in tasks and u.weights == t.weights and analyses_weights(u)
-                           and all(f.exists() for f in u.outputs()) and not is_current(u)]
+                           and landed(u) and not is_current(u)]
                 if outside:
                     log(f"  {len(outside)} committed analyses outside this selection ("
                         + ", ".join(sorted({u.name for u in outside})) + ") read other weights than those now on "
