@@ -2,11 +2,11 @@
 """Throughput benchmarks for fnlib, each measured side by side with the conventional way in one run.
 
 (a) training: ``fnlib.train.fit`` (uint8 data resident on the device, batches cut by index, channels_last,
-    bf16 autocast on CUDA) against a loop over ``torch.utils.data.DataLoader`` on a torchvision-style
-    Dataset (PIL image -> ``transforms.ToTensor()`` per image, worker processes, fp32 NCHW), same
-    architecture, initial weights, optimizer, schedule, batch size and images. Also the achieved FLOP rate
-    (forward FLOPs from ``FlopCounterMode`` × 3) and, against a matmul peak measured in the same run, its
-    fraction (bf16 on CUDA, fp32 on CPU).
+    bf16 autocast on CUDA, fp32 with weight gradients by one GEMM on CPU) against a loop over
+    ``torch.utils.data.DataLoader`` on a torchvision-style Dataset (PIL image -> ``transforms.ToTensor()``
+    per image, worker processes, fp32 NCHW), same architecture, initial weights, optimizer, schedule, batch
+    size and images. Also the achieved FLOP rate (forward FLOPs from ``FlopCounterMode`` × 3) and, against
+    a matmul peak measured in the same run, its fraction (bf16 on CUDA, fp32 on CPU).
 (b) FGSM: ``fnlib.attacks.fgsm`` against ``torchattacks.FGSM`` on the same model and batch: images/s of
     each, the largest absolute difference between their adversarial examples and the fraction of pixels
     that differ (ours sums the cross-entropy, torchattacks averages it; the signs agree unless a
@@ -156,11 +156,11 @@ def make_optimizer(model: nn.Module, recipe: ftrain.Recipe, steps: int):
 
 # ------------------------------------------------------------------------------------------- training
 
-def time_fit(model, x, y, recipe, device) -> dict:
+def time_fit(model, x, y, recipe, device, **fit_args) -> dict:
     """One call of fnlib.train.fit(epochs=1): wall time of the whole call, and fit's own epoch timer."""
     sync(device)
     t0 = time.perf_counter()
-    hist = ftrain.fit(model, x, y, recipe=recipe, device=device, progress=False)
+    hist = ftrain.fit(model, x, y, recipe=recipe, device=device, progress=False, **fit_args)
     sync(device)
     wall = time.perf_counter() - t0
     return {"seconds": wall, "epoch_seconds": hist[-1]["seconds"], "images": len(x)}
@@ -250,7 +250,7 @@ def bench_training(args, device, xtr, ytr) -> tuple[dict, nn.Module]:
     paper = fmodels.build(args.arch, args.dataset)
     conv = Conventional(paper).to(device, memory_format=torch.contiguous_format)
     rows = {"fnlib": {"label": "fnlib.train.fit (uint8 resident, index batches, channels_last"
-                               + (", bf16 autocast)" if device.type == "cuda" else ", fp32)")},
+                               + (", bf16 autocast)" if device.type == "cuda" else ", fp32, GEMM weight grads)")},
             "dataloader": {"label": f"DataLoader + ToTensor ({args.workers} workers"
                                     + (", pin_memory" if device.type == "cuda" else "") + ", fp32 NCHW)"}}
     if args.ablate:
@@ -309,22 +309,37 @@ def bench_training(args, device, xtr, ytr) -> tuple[dict, nn.Module]:
 # ------------------------------------------------------------------------------ paper-scale precision
 
 def bench_precision(args, device, xtr, ytr) -> dict:
-    """ResNet-50 training in fp32 and in the precision the paper profile picks here, eval in fp32 (and bf16)."""
+    """ResNet-50 training in plain fp32 and on the path the paper profile takes here (its precision and, in
+    fp32 on a CPU, weight gradients by one GEMM), interleaved; eval in fp32 (and bf16)."""
     chosen = fhardware.resolve_precision("auto", device)
+    chosen_grad = "gemm" if device.type == "cpu" and chosen == "fp32" else "torch"
+    paths = {"fp32": ("fp32", "torch")}                     # label: (precision, weight_grad)
+    if device.type == "cpu":
+        paths["fp32+gemm"] = ("fp32", "gemm")
+    if chosen == "bf16":
+        paths["bf16"] = ("bf16", "torch")
+    chosen_label = next(k for k, v in paths.items() if v == (chosen, chosen_grad))
     n = min(len(xtr), args.precision_n)
     x, y = xtr[:n], ytr[:n]
-    fwd = None
-    out = {"arch": "resnet50", "images": n, "batch": args.batch, "chosen": chosen,
-           "native_cpu_bf16": fhardware.native_cpu_bf16(), "train": {}, "eval": {}}
-    for prec in dict.fromkeys(["fp32", chosen]):
+    out = {"arch": "resnet50", "images": n, "batch": args.batch, "chosen": chosen, "chosen_path": chosen_label,
+           "native_cpu_bf16": fhardware.native_cpu_bf16(), "paths": paths, "train": {}, "eval": {}}
+    models_, runs = {}, {k: [] for k in paths}
+    for label, (prec, grad) in paths.items():
         ftrain.seed_everything(args.seed)
-        model = fmodels.build("resnet50", args.dataset)
+        models_[label] = fmodels.build("resnet50", args.dataset)
         recipe = ftrain.Recipe(epochs=1, batch_size=args.batch, seed=args.seed, precision=prec)
-        ftrain.fit(model, x[:args.batch], y[:args.batch], recipe=recipe, device=device, progress=False)  # warm-up
-        runs = [time_fit(model, x, y, recipe, device)["epoch_seconds"] for _ in range(args.repeats)]
-        out["train"][prec] = n / statistics.median(runs)
-        if fwd is None:
-            fwd = forward_flops_per_image(model, x, min(64, n), device)
+        ftrain.fit(models_[label], x[:args.batch], y[:args.batch], recipe=recipe, device=device, progress=False,
+                   weight_grad=grad)                                                         # warm-up
+    for r in range(args.repeats):     # interleaved, order alternating, so drifting load hits all paths alike
+        for label in (list(paths) if r % 2 == 0 else list(paths)[::-1]):
+            prec, grad = paths[label]
+            recipe = ftrain.Recipe(epochs=1, batch_size=args.batch, seed=args.seed, precision=prec)
+            secs = time_fit(models_[label], x, y, recipe, device, weight_grad=grad)["epoch_seconds"]
+            runs[label].append(n / secs)
+    model = models_["fp32"]
+    for label in paths:
+        out["train"][label] = statistics.median(runs[label])
+    fwd = forward_flops_per_image(model, x, min(64, n), device)
     model.eval()
     for prec in ("fp32", "bf16"):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=prec == "bf16"):
@@ -336,20 +351,23 @@ def bench_precision(args, device, xtr, ytr) -> dict:
         out["eval"][prec] = n / (time.perf_counter() - t0)
     peaks = {d: matmul_peak(device, getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[d]), args.matmul_n,
                             args.matmul_iters)["flops_per_s"] for d in ("fp32", "bf16")}
-    out.update(train_flops_per_image=3 * fwd, peaks=peaks, ratio=out["train"][chosen] / out["train"]["fp32"],
-               fraction_of_peak={p: 3 * fwd * r / peaks[p] for p, r in out["train"].items()})
+    out.update(train_flops_per_image=3 * fwd, peaks=peaks,
+               ratio=out["train"][chosen_label] / out["train"]["fp32"],
+               fraction_of_peak={k: 3 * fwd * r / peaks[paths[k][0]] for k, r in out["train"].items()})
     return out
 
 
 def print_precision(pr: dict) -> None:
-    print(f"\n(c) ResNet-50 / paper profile path: training precision here = {pr['chosen']} "
-          f"(native CPU bf16: {pr['native_cpu_bf16']}); {pr['images']} images, batch {pr['batch']}")
-    for p, r in pr["train"].items():
-        print(f"  train {p:<5} {r:8.1f} img/s   {100 * pr['fraction_of_peak'][p]:5.1f} % of the {p} matmul peak "
-              f"({fmt_rate(pr['peaks'][p])})")
-    print(f"  chosen / fp32 training ratio: {pr['ratio']:.2f}x")
+    print(f"\n(c) ResNet-50 / paper profile path here: {pr['chosen_path']} (precision {pr['chosen']}; native CPU "
+          f"bf16: {pr['native_cpu_bf16']}); {pr['images']} images, batch {pr['batch']}")
+    for k, r in pr["train"].items():
+        prec, grad = pr["paths"][k]
+        what = "weight gradients by one GEMM (fnlib.convgrad)" if grad == "gemm" else "PyTorch's own gradients"
+        print(f"  train {k:<9} {r:8.1f} img/s   {100 * pr['fraction_of_peak'][k]:5.1f} % of the {prec} matmul peak "
+              f"({fmt_rate(pr['peaks'][prec])}); {what}")
+    print(f"  chosen / plain fp32 training ratio: {pr['ratio']:.2f}x")
     for p, r in pr["eval"].items():
-        print(f"  eval  {p:<5} {r:8.1f} img/s" + ("   (the steps evaluate in fp32)" if p == "fp32" else ""))
+        print(f"  eval  {p:<9} {r:8.1f} img/s" + ("   (the steps evaluate in fp32)" if p == "fp32" else ""))
 
 
 # ---------------------------------------------------------------------------------------------- attack

@@ -39,7 +39,7 @@ ROOT = results.PROJECT_ROOT
 NOTEBOOKS = ROOT / "notebooks"
 STEPS = tuple(STEP_NOTEBOOKS)
 # the fnlib modules whose code each step runs (besides its own function in steps.py)
-STEP_MODULES = {"train": ("data", "models", "train", "evaluate", "results"),
+STEP_MODULES = {"train": ("data", "models", "convgrad", "train", "evaluate", "results"),
                 "rank": ("data", "models", "kernels", "evaluate", "results"),
                 "attack": ("data", "models", "attacks", "results"),
                 "algorithm1": ("data", "models", "attacks", "targeting", "results"),
@@ -48,8 +48,8 @@ STEP_MODULES = {"train": ("data", "models", "train", "evaluate", "results"),
                 "robustness": ("data", "models", "attacks", "pgd", "kernels", "defence", "targeting", "evaluate",
                                "robustness", "stats", "results"),
                 "csg": ("data", "csg", "stats", "results"),
-                "seeds": ("data", "models", "train", "evaluate", "attacks", "kernels", "targeting", "defence",
-                          "seeds", "stats", "results"),
+                "seeds": ("data", "models", "convgrad", "train", "evaluate", "attacks", "kernels", "targeting",
+                          "defence", "seeds", "stats", "results"),
                 "layers": ("data", "models", "attacks", "evaluate", "kernels", "targeting", "layers", "results")}
 STEP_FUNCTIONS = {"train": "train", "rank": "rank", "attack": "attack", "algorithm1": "algorithm1",
                   "filter": "defence", "controls": "controls", "robustness": "robustness", "csg": "csg",

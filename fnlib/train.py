@@ -5,11 +5,13 @@ batch 512, a one-cycle learning rate peaking at 0.1 after 15 % of the steps, no 
 (SPEC §1). The whole data set stays on the device as uint8 and batches are cut from it by index, so
 there are no DataLoader workers; activations are channels_last (twice as fast on CPU too). The forward
 pass runs in bf16 autocast where :func:`fnlib.hardware.resolve_precision` finds it native and faster.
+Training in fp32 on a CPU computes the convolutions' weight gradients as one matrix product
+(:mod:`fnlib.convgrad`): 1.6–2.5× faster training on a CPU without AVX-512, the same gradients up to rounding.
 
 A run is identified by everything that makes its weights (:func:`identity`): the data, its split and
-limit, the seed, the recipe, the precision setting, the code of ``data``, ``models`` and ``train`` and the
-torch version. Checkpoints live in a folder named by that identity's digest, so weights made by anything
-else are never resumed or reused. ``last.pt`` records every session that trained part of the run; its
+limit, the seed, the recipe, the precision setting, the code of ``data``, ``models``, ``convgrad`` and
+``train`` and the torch version. Checkpoints live in a folder named by that identity's digest, so weights
+made by anything else are never resumed or reused. ``last.pt`` records every session that trained part of the run; its
 history gives the real time each epoch took.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .convgrad import gemm_weight_grad
 from .evaluate import accuracy
 from .hardware import autocast, describe, resolve_device, resolve_precision
 
@@ -81,9 +84,9 @@ def _save(obj, path: Path) -> None:
 
 
 def code_digest() -> str:
-    """sha256 of the modules whose code makes the weights: data, models, train."""
+    """sha256 of the modules whose code makes the weights: data, models, convgrad, train."""
     h = hashlib.sha256()
-    for name in ("data", "models", "train"):
+    for name in ("data", "models", "convgrad", "train"):
         h.update((Path(__file__).parent / f"{name}.py").read_bytes())
     return h.hexdigest()[:16]
 
@@ -120,15 +123,19 @@ def _eta(history, done: int, total: int) -> str:
 def fit(model, x_train, y_train, x_test=None, y_test=None, *, checkpoints=(), ckpt_dir=None,
         recipe: Recipe = Recipe(), device="auto", progress: bool = True, meta: dict | None = None,
         ident: dict | None = None, until: int | None = None, remake: str = "delete the checkpoint folder",
-        log=_print):
+        log=_print, weight_grad: str = "auto"):
     """Train ``model`` up to epoch ``until`` (default: ``recipe.epochs``); return the history up to there.
 
     Writes ``ckpt_dir/e<E>.pt`` for every E in ``checkpoints`` and ``ckpt_dir/last.pt`` after every
     epoch. A call that finds ``last.pt`` of the same ``ident`` (default: arch, dataset and recipe) resumes
     after its epoch, so an interrupted run loses at most one epoch and a finished run returns at once;
     ``last.pt`` of anything else is an error naming the folder. ``log`` gets one line per epoch with the
-    time left (``progress=False`` silences it).
+    time left (``progress=False`` silences it). ``weight_grad``: "gemm" computes the convolutions' weight
+    gradients by :func:`fnlib.convgrad.weight_grad`, "torch" by PyTorch's kernels; "auto" (default) takes
+    "gemm" for fp32 training on a CPU, "torch" otherwise (bf16 autocast, CUDA). Each session records it.
     """
+    if weight_grad not in ("auto", "gemm", "torch"):
+        raise ValueError(f"weight_grad={weight_grad!r}; allowed: auto, gemm, torch")
     device = resolve_device(device) if isinstance(device, str) else device
     checkpoints = sorted(set(int(e) for e in checkpoints))
     if any(e < 1 or e > recipe.epochs for e in checkpoints):
@@ -170,8 +177,12 @@ def fit(model, x_train, y_train, x_test=None, y_test=None, *, checkpoints=(), ck
         return history[:until]
     xs, ys = resident(x_train, device), y_train.to(device)
     amp = autocast(device, precision)
+    if weight_grad == "auto":
+        weight_grad = "gemm" if device.type == "cpu" and precision == "fp32" else "torch"
+    if weight_grad == "gemm" and precision != "fp32":
+        raise ValueError(f'weight_grad="gemm" needs fp32 training; this run trains in {precision}')
     name = f"{meta.get('dataset', '')}/{meta.get('arch', '')}"
-    session = dict(describe(device), precision=precision, first_epoch=start + 1,
+    session = dict(describe(device), precision=precision, conv_weight_grad=weight_grad, first_epoch=start + 1,
                    started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     sessions = sessions + [session]
     for epoch in range(start + 1, until + 1):
@@ -180,18 +191,19 @@ def fit(model, x_train, y_train, x_test=None, y_test=None, *, checkpoints=(), ck
         perm = torch.randperm(len(xs), generator=torch.Generator().manual_seed(recipe.seed * 100003 + epoch))
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        for i in range(0, len(perm), recipe.batch_size):
-            idx = perm[i:i + recipe.batch_size]
-            xb, yb = _batch(xs, idx, device), ys[idx.to(ys.device)]
-            with amp:
-                out = model(xb)
-                loss = F.cross_entropy(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.detach().float() * len(idx)
-            correct += (out.argmax(1) == yb).sum()
+        with gemm_weight_grad(model, weight_grad == "gemm"):    # weight gradients by one GEMM (convgrad)
+            for i in range(0, len(perm), recipe.batch_size):
+                idx = perm[i:i + recipe.batch_size]
+                xb, yb = _batch(xs, idx, device), ys[idx.to(ys.device)]
+                with amp:
+                    out = model(xb)
+                    loss = F.cross_entropy(out, yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += loss.detach().float() * len(idx)
+                correct += (out.argmax(1) == yb).sum()
         row = {"epoch": epoch, "train_loss": loss_sum.item() / len(xs),
                "train_acc": 100.0 * correct.item() / len(xs),
                "test_acc": accuracy(model, x_test, y_test) if x_test is not None else float("nan")}

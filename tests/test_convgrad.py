@@ -1,0 +1,130 @@
+"""Convolution weight gradients by one GEMM (fnlib.convgrad): equal to autograd's, used only where asked."""
+import pytest
+import torch
+import torch.nn as nn
+
+from fnlib import convgrad, models, train
+
+# (in, out, kernel, stride, padding, height, width): the convolutions of both ResNets (conv1 of CIFAR-10 and
+# MNIST, 3×3 at 8×8 and at 1×1 where oneDNN is slowest, a strided 1×1 shortcut) and odd shapes
+SHAPES = [(3, 64, 7, 2, 3, 32, 32), (1, 64, 7, 2, 3, 28, 28), (64, 64, 3, 1, 1, 8, 8), (512, 512, 3, 1, 1, 1, 1),
+          (64, 128, 1, 2, 0, 8, 8), (6, 5, 3, 2, 1, 5, 7), (4, 6, (3, 1), 1, (1, 0), 5, 6), (4, 6, 3, 1, 0, 5, 5),
+          (2, 3, 2, 3, 1, 7, 8)]
+
+
+def grads(conv, x, g):
+    y = conv(x)
+    return torch.autograd.grad(y, [x, conv.weight, conv.bias], g)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("fmt", [torch.channels_last, torch.contiguous_format], ids=["nhwc", "nchw"])
+def test_gradients_equal_autograd(shape, fmt):
+    c, k, ks, s, p, h, w = shape
+    torch.manual_seed(0)
+    conv = nn.Conv2d(c, k, ks, s, p).double().to(memory_format=fmt)
+    x = torch.randn(3, c, h, w, dtype=torch.double).to(memory_format=fmt).requires_grad_()
+    g = torch.randn_like(conv(x))
+    ref = grads(conv, x, g)
+    with convgrad.gemm_weight_grad(conv) as n:
+        assert n == 1 and type(conv) is convgrad.GemmGradConv2d
+        ours = grads(conv, x, g)
+    assert type(conv) is nn.Conv2d                          # restored when the block ends
+    for name, a, b in zip(("input", "weight", "bias"), ref, ours):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, rtol=0, atol=1e-11), name
+
+
+def test_a_whole_resnet_gets_the_same_gradients_in_fp32():
+    torch.manual_seed(0)
+    model = models.build("resnet18", "mnist").train()
+    x, y = torch.rand(8, 1, 28, 28), torch.arange(8) % 10
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    ref = step()
+    with convgrad.gemm_weight_grad(model) as n:
+        assert n == 20                                     # every convolution of a ResNet-18
+        ours = step()
+    assert all(type(m) is not convgrad.GemmGradConv2d for m in model.modules())
+    for a, b in zip(ref, ours):
+        assert (a - b).abs().max() <= 1e-4 * a.abs().max() + 1e-7
+
+
+def test_forward_and_state_are_untouched():
+    torch.manual_seed(0)
+    model = models.build("resnet18", "cifar10").eval()
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+    keys = list(model.state_dict())
+    with convgrad.gemm_weight_grad(model):
+        with torch.no_grad():
+            assert torch.equal(model(x), ref)              # without grad: PyTorch's own forward
+        assert torch.equal(model(x), ref)                  # with grad: the same forward kernel
+        assert list(model.state_dict()) == keys
+
+
+def test_disabled_and_ineligible_convolutions_stay_plain():
+    grouped = nn.Conv2d(4, 4, 3, groups=2)
+    dilated = nn.Conv2d(4, 4, 3, dilation=2)
+    same = nn.Conv2d(4, 4, 3, padding="same")
+    with convgrad.gemm_weight_grad(nn.Sequential(grouped, dilated, same)) as n:
+        assert n == 0
+    plain = nn.Conv2d(4, 4, 3)
+    with convgrad.gemm_weight_grad(plain, enabled=False) as n:
+        assert n == 0 and type(plain) is nn.Conv2d
+
+
+def test_classes_are_restored_after_an_error():
+    conv = nn.Conv2d(2, 2, 3)
+    with pytest.raises(RuntimeError):
+        with convgrad.gemm_weight_grad(conv):
+            raise RuntimeError("boom")
+    assert type(conv) is nn.Conv2d
+
+
+def test_fit_records_its_choice_and_trains_alike(mnist_train64, tmp_path):
+    recipe = train.Recipe(epochs=1, batch_size=16, seed=0)
+    runs = {}
+    for how in ("gemm", "torch"):
+        torch.manual_seed(0)
+        model = models.build("resnet18", "mnist")
+        hist = train.fit(model, *mnist_train64, recipe=recipe, device="cpu", progress=False, weight_grad=how,
+                         ckpt_dir=tmp_path / how, checkpoints=(1,))
+        state = torch.load(tmp_path / how / "last.pt", weights_only=False)
+        assert state["sessions"][-1]["conv_weight_grad"] == how
+        runs[how] = (model, hist)
+    # one epoch of four steps: the same math, sums in another order
+    assert abs(runs["gemm"][1][0]["train_loss"] - runs["torch"][1][0]["train_loss"]) < 1e-3
+    for a, b in zip(runs["gemm"][0].parameters(), runs["torch"][0].parameters()):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-4)
+    torch.manual_seed(0)
+    train.fit(models.build("resnet18", "mnist"), *mnist_train64, recipe=recipe, device="cpu", progress=False,
+              ckpt_dir=tmp_path / "auto")
+    auto = torch.load(tmp_path / "auto" / "last.pt", weights_only=False)["sessions"][-1]["conv_weight_grad"]
+    assert auto == "gemm"                                  # fp32 on a CPU
+
+
+def test_fit_refuses_an_unknown_or_impossible_choice(mnist_train64):
+    model = models.build("resnet18", "mnist")
+    with pytest.raises(ValueError, match="allowed: auto, gemm, torch"):
+        train.fit(model, *mnist_train64, recipe=train.Recipe(epochs=1), device="cpu", weight_grad="fast")
+    with pytest.raises(ValueError, match="needs fp32"):
+        train.fit(model, *mnist_train64, recipe=train.Recipe(epochs=1, precision="bf16"), device="cpu",
+                  weight_grad="gemm", progress=False)
+
+
+def test_the_code_digest_covers_convgrad(monkeypatch):
+    before = train.code_digest()
+    real = type(train.Path("x")).read_bytes
+
+    def read(self):
+        data = real(self)
+        return data + b"# changed" if self.name == "convgrad.py" else data
+
+    monkeypatch.setattr(type(train.Path("x")), "read_bytes", read)
+    assert train.code_digest() != before
