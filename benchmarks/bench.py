@@ -522,7 +522,8 @@ def parse_args(argv=None):
     p.add_argument("--synthetic", action="store_true", help="random uint8 images instead of the real data set")
     p.add_argument("--seed", type=int, default=0, help="default 0")
     p.add_argument("--quick", action="store_true",
-                   help="resnet18, cifar10, 1024 images, batch 256, 64 attack images, 1 repeat (~1-2 min on 2 CPU cores)")
+                   help="resnet18, cifar10, 1024 images, batch 256, 64 attack images, 1 repeat "
+                        "(~7 min on 2 AMD EPYC cores, most of it (c))")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON to PATH")
     p.add_argument("--precision-n", type=int, default=None,
                    help="images for (c), ResNet-50 fp32 vs the paper profile's precision (default 1024; --quick 512)")
