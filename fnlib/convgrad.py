@@ -34,7 +34,7 @@ def weight_grad(x: torch.Tensor, g: torch.Tensor, kernel, stride, padding) -> to
     if padding[0] or padding[1]:
         xh = F.pad(xh, (0, 0, padding[1], padding[1], padding[0], padding[0]))
     patches = xh.unfold(1, kh, stride[0]).unfold(2, kw, stride[1])     # N, H', W', C, kh, kw (views)
-    cols = patches[:, :ho, :wo].permute(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, kh * kw * c)
+    cols = patches.permute(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, kh * kw * c)
     return (gm.t() @ cols).view(k, kh, kw, c).permute(0, 3, 1, 2)
 
 
@@ -61,10 +61,11 @@ class _Conv2d(torch.autograd.Function):
 
 
 class GemmGradConv2d(nn.Conv2d):
-    """An ``nn.Conv2d`` whose weight gradient is :func:`weight_grad`; the same parameters and state dict."""
+    """An ``nn.Conv2d`` whose weight gradient is :func:`weight_grad`; the same parameters and state dict.
+    Without gradients, or under autocast (mixed dtypes), it is the plain ``nn.Conv2d``."""
 
     def forward(self, x):
-        if torch.is_grad_enabled() and self.weight.requires_grad:
+        if torch.is_grad_enabled() and self.weight.requires_grad and not torch.is_autocast_enabled(x.device.type):
             return _Conv2d.apply(x, self.weight, self.bias, self.stride, self.padding)
         return super().forward(x)
 
@@ -78,7 +79,8 @@ def eligible(m: nn.Module) -> bool:
 @contextlib.contextmanager
 def gemm_weight_grad(model: nn.Module, enabled: bool = True):
     """Inside the block, ``model``'s eligible convolutions compute weight gradients by :func:`weight_grad`;
-    yields how many. Nothing else changes, and everything is as before when the block ends."""
+    yields how many. Nothing else changes, and they are plain ``nn.Conv2d`` again when the block ends (a copy
+    or pickle of the model made inside the block keeps the subclass: save state dicts, as fnlib does)."""
     convs = [m for m in model.modules() if eligible(m)] if enabled else []
     for m in convs:
         m.__class__ = GemmGradConv2d
@@ -86,4 +88,5 @@ def gemm_weight_grad(model: nn.Module, enabled: bool = True):
         yield len(convs)
     finally:
         for m in convs:
-            m.__class__ = nn.Conv2d
+            if type(m) is GemmGradConv2d:          # leave alone what was changed inside the block
+                m.__class__ = nn.Conv2d

@@ -9,7 +9,7 @@ from fnlib import convgrad, models, train
 # MNIST, 3×3 at 8×8 and at 1×1 where oneDNN is slowest, a strided 1×1 shortcut) and odd shapes
 SHAPES = [(3, 64, 7, 2, 3, 32, 32), (1, 64, 7, 2, 3, 28, 28), (64, 64, 3, 1, 1, 8, 8), (512, 512, 3, 1, 1, 1, 1),
           (64, 128, 1, 2, 0, 8, 8), (6, 5, 3, 2, 1, 5, 7), (4, 6, (3, 1), 1, (1, 0), 5, 6), (4, 6, 3, 1, 0, 5, 5),
-          (2, 3, 2, 3, 1, 7, 8)]
+          (2, 3, 2, 3, 1, 7, 8), (3, 4, (3, 2), (1, 2), (1, 0), 7, 9), (3, 4, 3, (3, 1), (0, 2), 8, 6)]
 
 
 def grads(conv, x, g):
@@ -72,7 +72,8 @@ def test_disabled_and_ineligible_convolutions_stay_plain():
     grouped = nn.Conv2d(4, 4, 3, groups=2)
     dilated = nn.Conv2d(4, 4, 3, dilation=2)
     same = nn.Conv2d(4, 4, 3, padding="same")
-    with convgrad.gemm_weight_grad(nn.Sequential(grouped, dilated, same)) as n:
+    reflect = nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect")   # its forward pads otherwise
+    with convgrad.gemm_weight_grad(nn.Sequential(grouped, dilated, same, reflect)) as n:
         assert n == 0
     plain = nn.Conv2d(4, 4, 3)
     with convgrad.gemm_weight_grad(plain, enabled=False) as n:
@@ -87,14 +88,50 @@ def test_classes_are_restored_after_an_error():
     assert type(conv) is nn.Conv2d
 
 
-def test_fit_records_its_choice_and_trains_alike(mnist_train64, tmp_path):
+def test_under_autocast_it_is_the_plain_convolution():
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    x = torch.rand(2, 3, 5, 5)
+    with convgrad.gemm_weight_grad(conv):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = conv(x).float().sum()
+        loss.backward()                                   # as in fit; mixed dtypes would fail in weight_grad
+    assert conv.weight.grad is not None and conv.weight.grad.dtype == torch.float32
+
+
+def test_only_its_own_class_is_restored():
+    class Other(nn.Conv2d):
+        pass
+
+    conv = nn.Conv2d(2, 2, 3)
+    with convgrad.gemm_weight_grad(conv):
+        conv.__class__ = Other                            # changed inside the block by someone else
+    assert type(conv) is Other
+
+
+def counting(monkeypatch):
+    calls = []
+    real = convgrad.weight_grad
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(convgrad, "weight_grad", counted)
+    return calls
+
+
+def test_fit_records_its_choice_and_trains_alike(mnist_train64, tmp_path, monkeypatch):
     recipe = train.Recipe(epochs=1, batch_size=16, seed=0)
     runs = {}
+    calls = counting(monkeypatch)
     for how in ("gemm", "torch"):
         torch.manual_seed(0)
         model = models.build("resnet18", "mnist")
+        calls.clear()
         hist = train.fit(model, *mnist_train64, recipe=recipe, device="cpu", progress=False, weight_grad=how,
                          ckpt_dir=tmp_path / how, checkpoints=(1,))
+        # four steps × 20 convolutions when asked for, none otherwise
+        assert len(calls) == (4 * 20 if how == "gemm" else 0)
         state = torch.load(tmp_path / how / "last.pt", weights_only=False)
         assert state["sessions"][-1]["conv_weight_grad"] == how
         runs[how] = (model, hist)
@@ -107,6 +144,12 @@ def test_fit_records_its_choice_and_trains_alike(mnist_train64, tmp_path):
               ckpt_dir=tmp_path / "auto")
     auto = torch.load(tmp_path / "auto" / "last.pt", weights_only=False)["sessions"][-1]["conv_weight_grad"]
     assert auto == "gemm"                                  # fp32 on a CPU
+    torch.manual_seed(0)
+    calls.clear()
+    train.fit(models.build("resnet18", "mnist"), *[t[:16] for t in mnist_train64], device="cpu", progress=False,
+              recipe=train.Recipe(epochs=1, batch_size=16, precision="bf16"), ckpt_dir=tmp_path / "bf16")
+    bf16 = torch.load(tmp_path / "bf16" / "last.pt", weights_only=False)["sessions"][-1]["conv_weight_grad"]
+    assert bf16 == "torch" and not calls                  # autocast: PyTorch's own gradients
 
 
 def test_fit_refuses_an_unknown_or_impossible_choice(mnist_train64):
