@@ -136,9 +136,11 @@ def where_computed() -> str:
         took = f"{secs / 3600:.2f} h" if secs >= 3600 else f"{secs / 60:.1f} min"
         cpus = ", ".join(info.get("cpus") or [info.get("cpu", "?")])
         where = info.get("gpu") or cpus
+        how = {("gemm",): " with weight gradients by one GEMM", ("gemm", "torch"): ", weight gradients by one GEMM "
+               "in some sessions, by PyTorch in others"}.get(tuple(info.get("weight_grads") or ()), "")
         lines.append(f"- {name}: trained {done} of {total} epochs in {took} on {where} "
-                     f"({info.get('precision', 'fp32')} training, fp32 evaluation, {info.get('cpu_threads', '?')} "
-                     f"threads); results landed for epoch(s) {', '.join(map(str, landed)) or 'none yet'}"
+                     f"({info.get('precision', 'fp32')} training{how}, fp32 evaluation, "
+                     f"{info.get('cpu_threads', '?')} threads); results landed for epoch(s) {', '.join(map(str, landed)) or 'none yet'}"
                      + ("" if done >= total else " — **in progress**")
                      + "".join(f"; **mixed**: {m}" for m in info.get("mixed") or [])
                      + (f" (`python -m fnlib run --profile {PROFILE} --only {dataset}/{arch}` redoes them on the "

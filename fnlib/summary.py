@@ -521,6 +521,8 @@ def _provenance(root: Path) -> dict:
             **info.get("provenance", {}), "train_seconds": info.get("seconds"), "precision": info.get("precision"),
             "epochs_done": info.get("epochs_done"), "sessions": len(info.get("sessions", [])),
             "cpus": sorted({s.get("cpu", "?") for s in info.get("sessions", [])}),
+            # how the convolutions' weight gradients were computed (fnlib.convgrad; "torch" before it existed)
+            "weight_grads": sorted({s.get("conv_weight_grad", "torch") for s in info.get("sessions", [])}),
             "mixed": lineage.problems(f.parent)}
     return out
 

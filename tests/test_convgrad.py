@@ -171,3 +171,14 @@ def test_the_code_digest_covers_convgrad(monkeypatch):
 
     monkeypatch.setattr(type(train.Path("x")), "read_bytes", read)
     assert train.code_digest() != before
+
+
+def test_the_summary_says_how_each_run_computed_weight_gradients(tmp_path):
+    import json
+
+    from fnlib import summary
+    run = tmp_path / "paper" / "mnist" / "resnet18"
+    run.mkdir(parents=True)
+    sessions = [{"cpu": "A"}, {"cpu": "A", "conv_weight_grad": "gemm"}]   # a session from before convgrad, one after
+    (run / "train.json").write_text(json.dumps({"epochs_done": 2, "sessions": sessions}))
+    assert summary._provenance(tmp_path / "paper")["mnist/resnet18"]["weight_grads"] == ["gemm", "torch"]
