@@ -249,15 +249,7 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
 
 
-def at(df: pd.DataFrame | None, epsilon: float, column: str, **where):
-    """The value of ``column`` at ``epsilon`` (rows filtered by ``where``), None when absent."""
-    if df is None:
-        return None
-    for k, v in where.items():
-        if k in df:
-            df = df[df[k] == v]
-    hit = df[(df["epsilon"] - epsilon).abs() < 1e-9]
-    return float(hit[column].iloc[0]) if len(hit) else None
+at = fsummary.value_at   # the value of a column at one ε, rows filtered (None when absent)
 
 
 def epochs() -> list[int]:

@@ -96,7 +96,9 @@ def _csv(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.exists() else None
 
 
-def _at(df, epsilon, column, **where):
+def value_at(df, epsilon: float, column: str, **where):
+    """The value of ``column`` at ``epsilon`` in a results table, rows filtered by ``where``; None when the
+    table or the row is absent (a filter on a column the table lacks is a KeyError, never ignored)."""
     if df is None:
         return None
     for k, v in where.items():
@@ -260,9 +262,9 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
         model = f"{dataset}/{arch} @{ep[100]}"
         for key, e, margin in ((f"{dataset}_clean_e100", 0.0, stats.accuracy_margin(pv[f"{dataset}_clean_e100"]["value"])),
                                (f"{dataset}_fgsm_{eps}_e100", eps, FGSM_MARGIN)):
-            acc = _at(att, e, "accuracy", space="pixel")
+            acc = value_at(att, e, "accuracy", space="pixel")
             ci = stats.wilson(acc * n / 100, n) if acc is not None and n else None
-            norm = _at(att, e, "accuracy", space="normalized") if e else None
+            norm = value_at(att, e, "accuracy", space="normalized") if e else None
             if norm is not None:
                 numbers[f"{key}_normalized"] = norm
             row(key, acc, model, f"95 % Wilson interval inside paper ± {margin:g} points", n=n, ci=ci,
@@ -273,8 +275,8 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     for dataset in ("cifar10", "mnist"):
         d = edir(dataset, ep[100])
         att = _csv(d / "attack.csv")
-        drops[dataset] = drop(d, "pixel", eps_c, _at(att, 0.0, "accuracy", space="pixel"),
-                              _at(att, eps_c, "accuracy", space="pixel"), _n_images(d, "attack"))
+        drops[dataset] = drop(d, "pixel", eps_c, value_at(att, 0.0, "accuracy", space="pixel"),
+                              value_at(att, eps_c, "accuracy", space="pixel"), _n_images(d, "attack"))
         first20[dataset] = first_eps_losing(att, 20.0)
     if all(drops.values()):
         (dc, sc), (dm, sm_) = drops["cifar10"], drops["mnist"]
@@ -301,7 +303,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
             number_verdict(pv[f"{dataset}_fraction_fragile_e{e}"]["value"], frac, margin=FRAGILE_MARGIN),
             note=f"{len(meta['fragile'])} of 64 kernels" if meta else "")
         tgt = _csv(edir(dataset, ep[e]) / "targeting.csv")
-        share, cnt, n = (_at(tgt, 0.015, c, space="pixel") for c in ("percent", "fragile_count", "n"))
+        share, cnt, n = (value_at(tgt, 0.015, c, space="pixel") for c in ("percent", "fragile_count", "n"))
         ci = stats.wilson(cnt, int(n)) if n else None
         row(f"{dataset}_attacking_S_e{e}", share, model, f"95 % Wilson interval inside paper ± {TARGETING_MARGIN:g} points",
             number_verdict(pv[f"{dataset}_attacking_S_e{e}"]["value"], share, *(ci or (None, None)), margin=TARGETING_MARGIN),
@@ -340,7 +342,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     have = [e for e in epochs if att[e] is not None]
     steps, notes = [], []
     for eps in (0.0, 0.01):
-        accs = {e: _at(att[e], eps, "accuracy", space="pixel") for e in have}
+        accs = {e: value_at(att[e], eps, "accuracy", space="pixel") for e in have}
         for a, b in zip(have, have[1:]):
             s, how = change(dirs[a], dirs[b], "pixel", eps, accs[a], accs[b], _n_images(dirs[b], "attack"))
             steps.append(s)
@@ -403,11 +405,11 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
             "more often higher than lower: not reproduced", verdict,
             note=f"of {len(pos)} ε > 0: lower at {lower}, higher at {higher}, no significant difference at "
                  f"{len(pos) - lower - higher}; the filter's α > 1 raises S's conv1 distances by construction (Fig 3)")
-        acc_o, acc_f = _at(dfn, 0.015, "accuracy", model="original"), _at(dfn, 0.015, "accuracy", model="filtered")
+        acc_o, acc_f = (value_at(dfn, 0.015, "accuracy", model=m) for m in ("original", "filtered"))
         numbers["mnist_filter_acc_original_0.015"], numbers["mnist_filter_acc_filtered_0.015"] = acc_o, acc_f
-        cl_o, cl_f = _at(dfn, 0.0, "accuracy", model="original"), _at(dfn, 0.0, "accuracy", model="filtered")
+        cl_o, cl_f = (value_at(dfn, 0.0, "accuracy", model=m) for m in ("original", "filtered"))
         if "only_filtered" in dfn:
-            of, oo = int(_at(dfn, 0.015, "only_filtered", model="original")), int(_at(dfn, 0.015, "only_original", model="original"))
+            of, oo = (int(value_at(dfn, 0.015, c, model="original")) for c in ("only_filtered", "only_original"))
             p_up, p_down = stats.mcnemar_greater(of, oo), stats.mcnemar_greater(oo, of)
             verdict = gain_verdict(of, oo, p_up, p_down)
             test = f"McNemar: {of} images right only when filtered, {oo} only when original, p = {min(p_up, p_down):.3g}"

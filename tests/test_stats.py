@@ -376,3 +376,14 @@ def test_a_run_still_training_gets_no_early_reproduced(tmp_path):
     rows = build(tmp_path / "b", cifar=down, landed=(1, 3))
     assert rows["accuracy_grows"]["verdict"] == NOT                           # a step down: refuted already
     assert rows["targeting_grows_with_eps"]["verdict"] == NOT                 # down at epoch 1
+
+
+def test_value_at_picks_the_row_at_epsilon_and_never_ignores_a_filter():
+    df = pd.DataFrame({"epsilon": [0.0, 0.01, 0.01], "space": ["pixel", "pixel", "normalized"],
+                       "accuracy": [90.0, 40.0, 60.0]})
+    assert summary.value_at(df, 0.01, "accuracy", space="normalized") == 60.0
+    assert summary.value_at(df, 0.01 + 1e-12, "accuracy", space="pixel") == 40.0
+    assert summary.value_at(df, 0.02, "accuracy", space="pixel") is None
+    assert summary.value_at(None, 0.01, "accuracy") is None
+    with pytest.raises(KeyError):                 # a table without the column: an error, not the first row
+        summary.value_at(df.drop(columns="space"), 0.01, "accuracy", space="normalized")
