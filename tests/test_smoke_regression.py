@@ -9,7 +9,9 @@ into a scratch folder.
 Tolerances (``TOL``, absolute, in the unit of each column) come from the spread measured on one machine
 (2026-11-25, ``python tests/calibrate.py``) between the committed run (2 threads, default oneDNN kernels,
 seed 0) and five variants: ``ONEDNN_MAX_CPU_ISA=AVX2``, ``ONEDNN_MAX_CPU_ISA=AVX512_CORE`` (identical to the
-default: spread 0), ``OMP_NUM_THREADS=1`` and seeds 1, 2, 3.
+default: spread 0), ``OMP_NUM_THREADS=1`` and seeds 1, 2, 3; then (2026-12-03) on a second machine, an AMD
+EPYC with avx512_bf16 (Zen 4), with its default kernels, ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``OMP_NUM_THREADS=1``
+(the last moved the training accuracy by 3.6 points, beyond the first machine's spread: CI failed on it).
 A tolerance is the largest difference seen, times 1.5, rounded up. The smoke profile trains 1-2 epochs
 on 2,000 images and tests on 250, so its models are chaotic: the per-epoch training loss and accuracy
 repeat within a few points, but a test accuracy of the final model moves by up to 15 points with the
@@ -37,8 +39,8 @@ RUNS = [("mnist", "resnet18"), ("cifar10", "resnet18")]
 EPOCHS = (1, 2)
 # measured max |Δ| over the six variants (see calibrate.py) → tolerance; the spread is written beside each
 TOL = {                         # measured max |Δ| over the variants → tolerance (1.5 ×, rounded up)
-    "train_loss": 0.1,          # 0.061 (AVX2); one thread 0.018
-    "train_acc": 3.0,           # 1.90 points (AVX2)
+    "train_loss": 0.12,         # 0.073 (Zen 4, one thread); first machine 0.061 (AVX2)
+    "train_acc": 5.5,           # 3.60 points (Zen 4, one thread); first machine 1.90 (AVX2)
     "test_acc": 23.0,           # 15.2 (seed 1); AVX2 alone 8.0
     "accuracy": 33.0,           # attack / drop / defence accuracies: 21.5 (seed 1); AVX2 alone 14.5
     "base_accuracy": 21.0,      # 14.0 (seed 1)
