@@ -11,7 +11,8 @@ Tolerances (``TOL``, absolute, in the unit of each column) come from the spread 
 seed 0) and five variants: ``ONEDNN_MAX_CPU_ISA=AVX2``, ``ONEDNN_MAX_CPU_ISA=AVX512_CORE`` (identical to the
 default: spread 0), ``OMP_NUM_THREADS=1`` and seeds 1, 2, 3; then (2026-12-03) on a second machine, an AMD
 EPYC with avx512_bf16 (Zen 4), with its default kernels, ``ONEDNN_MAX_CPU_ISA=AVX2`` and ``OMP_NUM_THREADS=1``
-(the last moved the training accuracy by 3.6 points, beyond the first machine's spread: CI failed on it).
+(the last moved the training accuracy by 3.6 points, beyond the first machine's spread, and failed a
+one-thread run of `make test` there).
 A tolerance is the largest difference seen, times 1.5, rounded up. The smoke profile trains 1-2 epochs
 on 2,000 images and tests on 250, so its models are chaotic: the per-epoch training loss and accuracy
 repeat within a few points, but a test accuracy of the final model moves by up to 15 points with the
@@ -37,7 +38,7 @@ from fnlib.results import PROJECT_ROOT
 REF = PROJECT_ROOT / "results" / "smoke"
 RUNS = [("mnist", "resnet18"), ("cifar10", "resnet18")]
 EPOCHS = (1, 2)
-# measured max |Δ| over the six variants (see calibrate.py) → tolerance; the spread is written beside each
+# measured max |Δ| over the nine variants (see calibrate.py) → tolerance; the spread is written beside each
 TOL = {                         # measured max |Δ| over the variants → tolerance (1.5 ×, rounded up)
     "train_loss": 0.12,         # 0.073 (Zen 4, one thread); first machine 0.061 (AVX2)
     "train_acc": 5.5,           # 3.60 points (Zen 4, one thread); first machine 1.90 (AVX2)
