@@ -55,20 +55,26 @@ EPS_LOG = [0.0001, 0.001, 0.015, 0.1]
 
 
 def write_epoch(root, dataset, epoch, clean=70.0, fgsm=50.0, mean=60.0, fragile=24, small=50.0, large=90.0,
-                seed=0, n_rank=N, arch="resnet18", nested=False):
+                seed=0, n_rank=N, arch="resnet18", nested=False, fgsm_normalized=None):
+    """One checkpoint's results files; FGSM in pixel space only, unless ``fgsm_normalized`` gives its accuracy
+    with ε taken in normalized space too."""
     d = root / dataset / arch / f"e{epoch}"
     rng = np.random.default_rng(seed + epoch)
     eps = [0.0, 0.01, 0.015, 0.34]
-    results.write_csv([{"space": "pixel", "epsilon": e, "accuracy": clean if e == 0 else fgsm} for e in eps],
-                      d / "attack.csv")
+    spaces = {"pixel": fgsm} if fgsm_normalized is None else {"pixel": fgsm, "normalized": fgsm_normalized}
+    results.write_csv([{"space": sp, "epsilon": e, "accuracy": clean if e == 0 else acc}
+                       for sp, acc in spaces.items() for e in eps], d / "attack.csv")
     results.write_json({"params": {"n_images": N}}, d / "attack.json")
-    bits = [np.zeros(N, bool) for _ in eps]
     order = rng.permutation(N)
-    for j, e in enumerate(eps):   # per-image correctness whose means are the accuracies above, random order
-        k = round((clean if e == 0 else fgsm) * N / 100)
-        # nested: an image FGSM gets right was right clean (as in a real attack); else independent draws
-        bits[j][(order if nested else rng.permutation(N))[:k]] = True
-    np.savez(d / "attack_correct.npz", epsilons=np.array(eps), n=N, pixel=np.packbits(np.stack(bits), axis=1))
+    packed = {}
+    for sp, acc in spaces.items():
+        bits = [np.zeros(N, bool) for _ in eps]
+        for j, e in enumerate(eps):   # per-image correctness whose means are the accuracies above, random order
+            k = round((clean if e == 0 else acc) * N / 100)
+            # nested: an image FGSM gets right was right clean (as in a real attack); else independent draws
+            bits[j][(order if nested or e == 0 else rng.permutation(N))[:k]] = True
+        packed[sp] = np.packbits(np.stack(bits), axis=1)
+    np.savez(d / "attack_correct.npz", epsilons=np.array(eps), n=N, **packed)
     results.write_csv([{"space": "pixel", "epsilon": e, "n": N, "fragile_count": round((small if e <= 1e-3 else large) * N / 100),
                         "percent": small if e <= 1e-3 else large, "layer": "conv1"} for e in EPS_LOG],
                       d / "targeting.csv")
@@ -113,6 +119,52 @@ def test_a_step_down_decides_accuracy_grows_before_the_last_checkpoint(tmp_path)
     assert row["verdict"] == NOT, row
     assert "significantly down; McNemar +" in row["note"] and "p↓ " in row["note"], row["note"]
     assert row["note"].endswith("(epoch 5 pending; a step down already decides the row)"), row["note"]
+
+
+def test_accuracy_grows_is_judged_in_both_eps_spaces(tmp_path):
+    """The paper does not say in which space its ε lives: a verdict that turns on it is inconclusive."""
+    up_both = {1: dict(clean=50, fgsm=30, fgsm_normalized=35), 3: dict(clean=60, fgsm=40, fgsm_normalized=45),
+               5: dict(clean=70, fgsm=50, fgsm_normalized=55)}
+    assert build(tmp_path / "a", cifar=up_both)["accuracy_grows"]["verdict"] == REPRODUCED
+    split = {1: dict(clean=50, fgsm=30, fgsm_normalized=35), 3: dict(clean=60, fgsm=25, fgsm_normalized=45),
+             5: dict(clean=70, fgsm=35, fgsm_normalized=55)}
+    row = build(tmp_path / "b", cifar=split)["accuracy_grows"]
+    assert row["verdict"] == INCONCLUSIVE, row
+    assert "depends on the ε space: pixel space not reproduced, normalized space reproduced" in row["note"], row["note"]
+    assert "ε=0.01 normalized @1→@3: 35.0→45.0 (significantly up" in row["note"], row["note"]
+    row = build(tmp_path / "c", cifar={e: split[e] for e in (1, 3)}, landed=(1, 3))["accuracy_grows"]
+    assert row["verdict"] == PENDING and "the ε spaces disagree so far" in row["note"], row   # not refuted yet
+    down_clean = {1: dict(clean=60, fgsm=30, fgsm_normalized=35), 3: dict(clean=50, fgsm=40, fgsm_normalized=45)}
+    assert build(tmp_path / "d", cifar=down_clean, landed=(1, 3))["accuracy_grows"]["verdict"] == NOT   # both spaces
+
+
+def test_across_spaces():
+    assert summary.across_spaces({"pixel": NOT, "normalized": NOT}) == (NOT, "")
+    assert summary.across_spaces({"pixel": NOT, "normalized": REPRODUCED})[0] == INCONCLUSIVE
+    assert summary.across_spaces({"pixel": NOT, "normalized": PENDING})[0] == PENDING
+    assert summary.across_spaces({"pixel": INCONCLUSIVE}) == (INCONCLUSIVE, "")
+
+
+def test_rows_reading_a_mixed_checkpoint_say_so_in_their_note():
+    rows = [{"model": "cifar10/resnet50 @[10, 50]", "note": "a"}, {"model": "cifar10/resnet50 @10", "note": "b"},
+            {"model": "cifar10 vs mnist, resnet50 @50", "note": ""}, {"model": "mnist/resnet50 @50", "note": "d"},
+            {"model": "cifar10/resnet18 @50", "note": "e"}, {"model": "cifar10/resnet50→resnet18", "note": "f"}]
+    prov = {"cifar10/resnet50": {"mixed": ["the epoch-50 results come from an earlier training"]},
+            "mnist/resnet50": {"mixed": []}, "cifar10/resnet18": {}}
+    summary.flag_mixed(rows, prov)
+    flagged = [r["note"].startswith("mixed trainings, cifar10/resnet50: the epoch-50") for r in rows]
+    assert flagged == [True, False, True, False, False, True], rows
+    assert rows[0]["note"].endswith("; a") and rows[2]["note"].endswith("training"), rows
+
+
+def test_the_bn_control_of_a_transfer_attack_reads_the_originals_white_box_row():
+    rob = pd.DataFrame([dict(model="original_bn", baseline="original", attack="fgsm_transfer", epsilon=0.015, n=100,
+                             accuracy=96.0, only_original=1, only_model=5, p_better=0.1, p_worse=0.9)])
+    assert summary.bn_alone(rob, 0.015, "fgsm_transfer") == ""        # no white-box row of the original: no text
+    rob.loc[1] = dict(model="original", baseline="", attack="fgsm", epsilon=0.015, n=100, accuracy=92.0,
+                      only_original=0, only_model=0, p_better=1.0, p_worse=1.0)
+    text = summary.bn_alone(rob, 0.015, "fgsm_transfer")
+    assert "original 92.00 → 96.00 %" in text and "+5/−1" in text, text
 
 
 def test_accuracy_grows_needs_two_checkpoints_in_the_profile(tmp_path):
