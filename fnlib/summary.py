@@ -25,6 +25,10 @@ FRAGILE_MARGIN = 5.0      # points of the share of fragile kernels (≈ 3 of 64 
 TARGETING_MARGIN = 5.0    # points of the share of images attacking S
 FGSM_MARGIN = 2.0         # points of FGSM accuracy
 PLATEAU = 2.0             # points: a last gain this small (its interval inside ±PLATEAU) is a plateau
+DEPTH_RULE = ("# kernels fragile at every checkpoint (Fig 4's red circles) up at each step of depth; down at any: "
+              "not reproduced (the 64 kernels are the whole layer: no sampling interval)")
+SPACE_RULE = ("reproduced if reproduced in both, inconclusive if in one only, not reproduced if in neither and "
+              "refuted in one")
 SPACES = ("pixel", "normalized")    # where FGSM's ε is measured (SPEC §1): the paper does not say which
 NO_VERDICT = "no verdict (by design)"    # a value we recompute but do not judge (the CSG complexities)
 VERDICTS = (REPRODUCED, NOT, INCONCLUSIVE, UNTESTABLE, PENDING, NO_VERDICT)
@@ -59,16 +63,19 @@ def _pending(missing: list, verdict: str, decided: str = "a step down already de
 
 
 def across_spaces(verdicts: dict[str, str]) -> tuple[str, str]:
-    """One verdict from a claim judged in each ε space (``{"pixel": …, "normalized": …}``), and why in words:
-    the shared verdict where the spaces agree; where they do not, pending while one still is, else inconclusive:
-    the paper does not say in which space its ε lives, so a verdict that hangs on it is not one."""
+    """One verdict from a claim judged in each ε space (``{"pixel": …, "normalized": …}``), and why in words.
+    The paper does not say in which space its ε lives, so: the shared verdict where the spaces agree; pending
+    while one still is; inconclusive where one space reproduces the claim and another does not (the verdict
+    hangs on the paper's unstated choice); not reproduced where no space reproduces it and one refutes it."""
     values = set(verdicts.values())
     if len(values) <= 1:
         return (values.pop() if values else PENDING), ""
     detail = ", ".join(f"{space} space {v.split(' (')[0]}" for space, v in verdicts.items())
     if PENDING in values:
         return PENDING, f" (the ε spaces disagree so far: {detail})"
-    return INCONCLUSIVE, f" (depends on the ε space: {detail})"
+    if REPRODUCED in values:
+        return INCONCLUSIVE, f" (depends on the ε space: {detail})"
+    return (NOT if NOT in values else INCONCLUSIVE), f" (reproduced in no ε space: {detail})"
 
 
 def gain_verdict(only_new: int, only_old: int, p_up: float, p_down: float) -> str:
@@ -237,14 +244,21 @@ def mean_drop_verdict(dataset: str, metas: list[dict]) -> tuple[str, str, str]:
         plateau = abs(g2) + stats.Z * s2 <= PLATEAU
         verdict = REPRODUCED if up1 and plateau else NOT if down1 or up2 and g2 > PLATEAU + stats.Z * s2 or down2 \
             else INCONCLUSIVE
-        rule = (f"first gain significantly > 0 and last gain's 95 % interval inside ±{PLATEAU:g} points "
-                "(still rising by more, or falling: not reproduced)")
     else:
         verdict = REPRODUCED if up1 and down2 else NOT if down1 or up2 else INCONCLUSIVE
-        rule = "first gain significantly > 0 and last gain significantly < 0 (z, SE of one accuracy)"
     note = (f"mean drop accuracy {[round(v, 2) for v in means]}; gains {g1:+.2f} ± {stats.Z * s1:.2f}, "
-            f"{g2:+.2f} ± {stats.Z * s2:.2f}")
-    return verdict, rule, note
+            f"{g2:+.2f} ± {stats.Z * s2:.2f} (± the 95 % half-width)")
+    return verdict, mean_drop_rule(dataset), note
+
+
+def mean_drop_rule(dataset: str) -> str:
+    """The rule of :func:`mean_drop_verdict`, in words (also for a row still waiting for its checkpoints)."""
+    se = ("z-tests on the gains between checkpoints; each mean drop accuracy's SE taken as that of one accuracy on "
+          "its n images, an upper bound")
+    if dataset == "cifar10":
+        return (f"first gain significantly > 0 and last gain's 95 % interval inside ±{PLATEAU:g} points "
+                f"(still rising by more, or falling: not reproduced); {se}")
+    return f"first gain significantly > 0 and last gain significantly < 0; {se}"
 
 
 def build(profile: str, root: Path | None = None, **overrides) -> dict:
@@ -324,7 +338,11 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
         row(f"{dataset}_attacking_S_e{e}", share, model, f"95 % Wilson interval inside paper ± {TARGETING_MARGIN:g} points",
             number_verdict(pv[f"{dataset}_attacking_S_e{e}"]["value"], share, *(ci or (None, None)), margin=TARGETING_MARGIN),
             ci=ci, n=None if n is None else int(n),
-            note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); pixel space")
+            note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); pixel space"
+                 + ("" if tgt is None else "; over the whole grid (ε > 0) "
+                    + ", ".join(f"{sp} {pct(g['percent'].min())}" + (f"–{pct(g['percent'].max())}" if
+                                g['percent'].max() > g['percent'].min() else "") + " %"
+                                for sp, g in tgt[tgt["epsilon"] > 0].groupby("space", sort=False))))
     csg_means = {}
     for dataset in ("cifar10", "mnist"):
         key, path = f"csg_{dataset}", root / dataset / p.archs[0] / "csg.json"
@@ -377,8 +395,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     verdict = UNTESTABLE if len(epochs) < 2 else verdict if len(have) >= 2 else PENDING
     row("accuracy_grows", None, f"cifar10/{arch} @{have}",
         "every step between checkpoints significantly up, clean and at ε = 0.01 (one-sided McNemar on the same "
-        "images, p < 0.05), significantly down at any: not reproduced; judged in each ε space, one verdict where "
-        "both agree, inconclusive where they do not",
+        "images, p < 0.05), significantly down at any: not reproduced; judged in each ε space: " + SPACE_RULE,
         verdict, note="; ".join(notes) + why + _pending(pending_, verdict))
     tg = {e: _csv(dirs[e] / "targeting.csv") for e in epochs}
     landed = [e for e in epochs if tg[e] is not None]
@@ -401,8 +418,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     verdict, why = across_spaces(per_space) if per_space else (PENDING, "")
     row("targeting_grows_with_eps", None, f"cifar10/{arch} @{landed or epochs}",
         "at every epoch, % at the largest ε significantly above % at the smallest (two-proportion z-test); "
-        "significantly below at any epoch: not reproduced; judged in each ε space, one verdict where both agree, "
-        "inconclusive where they do not",
+        "significantly below at any epoch: not reproduced; judged in each ε space: " + SPACE_RULE,
         verdict, note="; ".join(notes) + why + (_pending(missing, verdict, "a lower share at one epoch already decides "
                                                          "the row") if per_space else ""))
     if epochs[0] in small and epochs[-1] in small:
@@ -504,18 +520,18 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
         steps = [(b > a) - (b < a) for a, b in zip(vals, vals[1:])]
         missing = [a for a in by_depth if a not in persistent]
         row("fragile_grows_with_depth", None, "cifar10/" + "→".join(order),
-            "# kernels fragile at every checkpoint (Fig 4's red circles) up at each step of depth; down at any: "
-            "not reproduced (the 64 kernels are the whole layer: no sampling interval)",
+            DEPTH_RULE,
             all_up_so_far(steps, complete=not missing),
             note="fragile at every checkpoint: " + ", ".join(f"{a} {persistent[a]}" for a in order)
                  + "; mean # fragile per checkpoint: " + ", ".join(f"{a} {n_fragile[a]:.1f}" for a in order)
                  + (f" ({', '.join(missing)} pending)" if missing else ""))
     else:
-        row("fragile_grows_with_depth", None, "—", "needs ResNet-18/50/101", UNTESTABLE if len(p.archs) < 3 else PENDING,
-            note="needs ResNet-18/50/101 (paper profile)")
+        row("fragile_grows_with_depth", None, "—", DEPTH_RULE, UNTESTABLE if len(p.archs) < 3 else PENDING,
+            note="needs ResNet-18/50/101, each at every checkpoint" + (" (the paper profile has them)"
+                                                                      if len(p.archs) < 3 else ""))
     # Sec 5 says it of "models trained on" each data set: every arch with three checkpoints, the reference first
     for dataset, key in (("cifar10", "mean_drop_cifar_saturates"), ("mnist", "mean_drop_mnist_rises_falls")):
-        per_arch, rule = {}, "needs three checkpoints"
+        per_arch, rule = {}, mean_drop_rule(dataset) + " (needs three checkpoints)"
         for a in [arch] + [x for x in p.archs if x != arch]:
             metas = [results.read_json(edir(dataset, e, a) / "meta.json") for e in epochs
                      if (edir(dataset, e, a) / "meta.json").exists()]
@@ -530,8 +546,8 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
             continue
         missing = [a for a in p.archs if a not in per_arch]
         rule = next(iter(per_arch.values()))[1] + (
-            "; judged for every arch: reproduced only if reproduced for each, not reproduced if not for any (a "
-            "run still to land leaves the row pending)" if len(p.archs) > 1 else "")
+            "; judged for every arch: reproduced only if reproduced for each, not reproduced if not for any (so "
+            "the row stays pending while an arch still to land could change it)" if len(p.archs) > 1 else "")
         combined = stats.combine([v for v, _, _ in per_arch.values()])
         row(key, None, f"{dataset}/{'+'.join(per_arch)} @{epochs}", rule,
             PENDING if missing and combined != NOT else combined,

@@ -143,6 +143,9 @@ def test_across_spaces():
     assert summary.across_spaces({"pixel": NOT, "normalized": REPRODUCED})[0] == INCONCLUSIVE
     assert summary.across_spaces({"pixel": NOT, "normalized": PENDING})[0] == PENDING
     assert summary.across_spaces({"pixel": INCONCLUSIVE}) == (INCONCLUSIVE, "")
+    # supported in no space and refuted in one (Algorithm 1 is flat in normalized space by construction)
+    assert summary.across_spaces({"pixel": NOT, "normalized": INCONCLUSIVE})[0] == NOT
+    assert summary.across_spaces({"pixel": REPRODUCED, "normalized": INCONCLUSIVE})[0] == INCONCLUSIVE
 
 
 def test_rows_reading_a_mixed_checkpoint_say_so_in_their_note():
