@@ -370,8 +370,8 @@ def _fmt(v, spec=".4g"):
 def fig3(epoch_dir, path=None, spectrum=False) -> Figure:
     """Fig 3: Algorithm-1 % of examples attacking S vs ε (log x) for the original and the filtered
     model (left), FGSM accuracy vs ε for both (right), and the filter's settings (mode, σ_noise, τ, β,
-    α) from ``defence.json`` in a text box. ``spectrum=True`` adds a third panel with the null-kernel
-    matrix's singular values before/after filtering and τ. Lines are labelled ``original`` / ``filtered``.
+    α) from ``defence.json`` in a text box. ``spectrum=True`` adds a third panel, below the two, with the
+    null-kernel matrix's singular values before/after filtering and τ. Lines are labelled ``original`` / ``filtered``.
     """
     epoch_dir = Path(epoch_dir)
     df = pd.read_csv(epoch_dir / "defence.csv")
@@ -380,8 +380,13 @@ def fig3(epoch_dir, path=None, spectrum=False) -> Figure:
     models += [m for m in dict.fromkeys(df["model"]) if m not in models]
     color = {"original": ORIGINAL_COLOR, "filtered": FILTERED_COLOR}
     with _style():
-        fig, axes = _figure(1, 3 if spectrum else 2, figsize=(14.5 if spectrum else 11, 4.2))
-        tgt, acc = axes[0, 0], axes[0, 1]
+        if spectrum:        # two panels over the spectrum: legible at a book page's width, unlike three in a row
+            fig = Figure(figsize=(11, 7.6), layout="constrained")
+            panels = fig.subplot_mosaic([["tgt", "acc"], ["sp", "sp"]], height_ratios=[1.2, 0.8])
+            tgt, acc = panels["tgt"], panels["acc"]
+        else:
+            fig, axes = _figure(1, 2, figsize=(11, 4.2))
+            tgt, acc = axes[0, 0], axes[0, 1]
         for m in models:
             g = df[df["model"] == m].sort_values("epsilon")
             c = color.get(m)
@@ -411,7 +416,7 @@ def fig3(epoch_dir, path=None, spectrum=False) -> Figure:
             acc.text(0.02, 0.03, text, transform=acc.transAxes, fontsize="small", va="bottom", ha="left",
                      bbox=dict(boxstyle="round", fc="white", ec="0.7", alpha=0.9))
         if spectrum:
-            sp = axes[0, 2]
+            sp = panels["sp"]
             for key, lab, c, mk in (("singular_values_before", "before", ORIGINAL_COLOR, "o"),
                                     ("singular_values_after", "after", FILTERED_COLOR, "x")):
                 sv = info.get(key)

@@ -34,8 +34,8 @@ def robustness(epoch_dir, path=None):
     epoch_dir = Path(epoch_dir)
     df = pd.read_csv(epoch_dir / "robustness.csv")
     with _style():
-        fig, axes = _figure(1, 4, figsize=(15, 3.8), sharey=True)
-        for ax, attack in zip(axes[0], ATTACK_TITLES):
+        fig, axes = _figure(2, 2, figsize=(11, 7.6), sharey=True)      # 2 × 2: legible at a page's width
+        for ax, attack in zip(axes.flat, ATTACK_TITLES):
             base = "fgsm" if attack.startswith("fgsm") else "pgd"
             for j, (model, label) in enumerate(MODEL_LABELS.items()):
                 d = df[(df["model"] == model) & (df["attack"] == (base if model == "original" else attack))]
@@ -52,7 +52,8 @@ def robustness(epoch_dir, path=None):
             ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("ε (log scale)")
             ax.set_title(ATTACK_TITLES[attack], fontsize="medium")
-        axes[0][0].set_ylabel("test accuracy (%), 95 % interval")
+        for row in axes:
+            row[0].set_ylabel("test accuracy (%), 95 % interval")
         axes[0][0].legend(fontsize="x-small", loc="best")
         fig.suptitle(f"The defence under stronger tests — {_run_label(epoch_dir.parent)} @{epoch_dir.name[1:]}")
     return _finish(fig, path)
