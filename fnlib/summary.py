@@ -27,8 +27,6 @@ FGSM_MARGIN = 2.0         # points of FGSM accuracy
 PLATEAU = 2.0             # points: a last gain this small (its interval inside ±PLATEAU) is a plateau
 DEPTH_RULE = ("# kernels fragile at every checkpoint (Fig 4's red circles) up at each step of depth; down at any: "
               "not reproduced (the 64 kernels are the whole layer: no sampling interval)")
-SPACE_RULE = ("reproduced if reproduced in both, inconclusive if in one only, not reproduced if in neither and "
-              "refuted in one")
 SPACES = ("pixel", "normalized")    # where FGSM's ε is measured (SPEC §1): the paper does not say which
 NO_VERDICT = "no verdict (by design)"    # a value we recompute but do not judge (the CSG complexities)
 VERDICTS = (REPRODUCED, NOT, INCONCLUSIVE, UNTESTABLE, PENDING, NO_VERDICT)
@@ -60,6 +58,14 @@ def _pending(missing: list, verdict: str, decided: str = "a step down already de
         return ""
     return (f" (epoch{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} pending"
             f"{'; ' + decided if verdict == NOT else ''})")
+
+
+def space_rule(spaces: list[str]) -> str:
+    """The part of a rule that says in which ε space(s) the claim was judged (:func:`across_spaces`)."""
+    if len(spaces) < 2:
+        return f"{spaces[0] if spaces else 'pixel'} space (the results hold no other)"
+    return ("judged in each ε space: reproduced if reproduced in both, inconclusive if in one only, not reproduced "
+            "if in neither and refuted in one, pending while either is (rule of 2026-12-03, see methods)")
 
 
 def across_spaces(verdicts: dict[str, str]) -> tuple[str, str]:
@@ -301,26 +307,32 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
                 verdict=number_verdict(pv[key]["value"], acc, *(ci or (None, None)), margin=margin),
                 note="pixel space" + (f"; normalized space gives {norm:.2f} %" if norm is not None else ""))
     # --- Sec 3.1: FGSM more effective on the more complex data set ------------------------------------------
-    eps_c, drops, first20, names = 0.01, {}, {}, {"cifar10": "CIFAR-10", "mnist": "MNIST"}
-    for dataset in ("cifar10", "mnist"):
-        d = edir(dataset, ep[100])
-        att = _csv(d / "attack.csv")
-        drops[dataset] = drop(d, "pixel", eps_c, value_at(att, 0.0, "accuracy", space="pixel"),
-                              value_at(att, eps_c, "accuracy", space="pixel"), _n_images(d, "attack"))
-        first20[dataset] = first_eps_losing(att, 20.0)
-    if all(drops.values()):
+    eps_c, names = 0.01, {"cifar10": "CIFAR-10", "mnist": "MNIST"}
+    d100 = {dataset: edir(dataset, ep[100]) for dataset in names}
+    atts = {dataset: _csv(d / "attack.csv") for dataset, d in d100.items()}
+    spaces = [s for s in SPACES if all(value_at(a, eps_c, "accuracy", space=s) is not None for a in atts.values())]
+    per_space, notes = {}, []
+    for space in spaces:
+        drops = {k: drop(d, space, eps_c, value_at(atts[k], 0.0, "accuracy", space=space),
+                         value_at(atts[k], eps_c, "accuracy", space=space), _n_images(d, "attack")) for k, d in d100.items()}
+        if not all(drops.values()):
+            continue
         (dc, sc), (dm, sm_) = drops["cifar10"], drops["mnist"]
         z = (dc - dm) / max(float(np.hypot(sc, sm_)), 1e-12)
         p_up, p_down = float(normal.sf(z)), float(normal.sf(-z))       # the normal tail, as fnlib.stats uses it
-        verdict = {1: REPRODUCED, -1: NOT, 0: INCONCLUSIVE}[stats.direction(p_up, p_down)]
-        f20 = ", ".join(f"{names[k]} {'beyond the grid' if v is None else f'{v:g}'}" for k, v in first20.items())
-        note = (f"accuracy lost at ε = {eps_c:g}: CIFAR-10 {dc:.2f} ± {stats.Z * sc:.2f}, MNIST {dm:.2f} ± "
-                f"{stats.Z * sm_:.2f} points (z = {z:.1f}); smallest grid ε losing ≥ 20 points: {f20}")
+        per_space[space] = {1: REPRODUCED, -1: NOT, 0: INCONCLUSIVE}[stats.direction(p_up, p_down)]
+        notes.append(f"{space} space, accuracy lost at ε = {eps_c:g}: CIFAR-10 {dc:.2f} ± {stats.Z * sc:.2f}, MNIST "
+                     f"{dm:.2f} ± {stats.Z * sm_:.2f} points (z = {z:.1f})")
+    if per_space:
+        verdict, why = across_spaces(per_space)
+        f20 = ", ".join(f"{names[k]} {'beyond the grid' if v is None else f'{v:g}'}"
+                        for k, v in ((k, first_eps_losing(a, 20.0)) for k, a in atts.items()))
+        note = "; ".join(notes) + f"; smallest grid ε losing ≥ 20 points (pixel space): {f20}" + why
     else:
         verdict, note = PENDING, "needs both data sets' FGSM results at the reference epoch"
     row("fgsm_stronger_on_complex_data", None, f"cifar10 vs mnist, {arch} @{ep[100]}",
-        f"CIFAR-10 loses significantly more accuracy than MNIST at ε = {eps_c:g}, pixel space (one-sided z-test on "
-        "the per-image losses of two independent test sets, p < 0.05); MNIST losing more: not reproduced",
+        f"CIFAR-10 loses significantly more accuracy than MNIST at ε = {eps_c:g} (one-sided z-test on the per-image "
+        "losses of two independent test sets, p < 0.05); MNIST losing more: not reproduced; " + space_rule(spaces),
         verdict, note=note)
     # --- Sec 5/6: share of fragile kernels and Algorithm 1 at ε = 0.015 --------------------------------------
     for dataset, e in (("mnist", 10), ("cifar10", 50)):
@@ -395,12 +407,14 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     verdict = UNTESTABLE if len(epochs) < 2 else verdict if len(have) >= 2 else PENDING
     row("accuracy_grows", None, f"cifar10/{arch} @{have}",
         "every step between checkpoints significantly up, clean and at ε = 0.01 (one-sided McNemar on the same "
-        "images, p < 0.05), significantly down at any: not reproduced; judged in each ε space: " + SPACE_RULE,
+        "images, p < 0.05), significantly down at any: not reproduced; " + space_rule(spaces or ["pixel"]),
         verdict, note="; ".join(notes) + why + _pending(pending_, verdict))
     tg = {e: _csv(dirs[e] / "targeting.csv") for e in epochs}
     landed = [e for e in epochs if tg[e] is not None]
     missing = sorted(set(epochs) - set(landed))
     spaces = [s for s in SPACES if landed and all((tg[e]["space"] == s).any() for e in landed)]
+    linear = p.layer in ("conv1", "bn1")     # then Algorithm 1 is flat in ε in normalized space by construction
+    spaces = [s for s in spaces if s == "pixel"] if linear else spaces
     per_space, notes, small = {}, [], {}
     for space in spaces:
         grows = []
@@ -418,7 +432,10 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     verdict, why = across_spaces(per_space) if per_space else (PENDING, "")
     row("targeting_grows_with_eps", None, f"cifar10/{arch} @{landed or epochs}",
         "at every epoch, % at the largest ε significantly above % at the smallest (two-proportion z-test); "
-        "significantly below at any epoch: not reproduced; judged in each ε space: " + SPACE_RULE,
+        "significantly below at any epoch: not reproduced; " + (
+            f"pixel space only: at a linear layer ({p.layer}) the share cannot move with ε in normalized space, where "
+            "nothing clips the perturbation (methods), so the claim can hold only in pixel space" if linear
+            else space_rule(spaces)),
         verdict, note="; ".join(notes) + why + (_pending(missing, verdict, "a lower share at one epoch already decides "
                                                          "the row") if per_space else ""))
     if epochs[0] in small and epochs[-1] in small:
@@ -569,10 +586,12 @@ def flag_mixed(rows: list[dict], provenance: dict) -> None:
     ("cifar10/resnet50 @[10, 50]", "cifar10 vs mnist, resnet50 @100"); a model naming no epoch reads them all."""
     for r in rows:
         model = str(r["model"])
+        if "@[]" in model:                       # no checkpoint landed: the row reads nothing yet
+            continue
         epochs = {int(x) for group in re.findall(r"@\[?([\d, ]+)", model) for x in re.findall(r"\d+", group)}
         for run, info in provenance.items():
             dataset, arch = run.split("/")
-            if dataset not in model or arch not in model:
+            if not all(re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", model) for w in (dataset, arch)):
                 continue
             for problem in info.get("mixed") or []:
                 hit = {int(x) for x in re.findall(r"epoch-(\d+)", problem)}

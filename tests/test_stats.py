@@ -138,6 +138,46 @@ def test_accuracy_grows_is_judged_in_both_eps_spaces(tmp_path):
     assert build(tmp_path / "d", cifar=down_clean, landed=(1, 3))["accuracy_grows"]["verdict"] == NOT   # both spaces
 
 
+def test_fgsm_stronger_is_judged_in_both_eps_spaces(tmp_path):
+    key = "fgsm_stronger_on_complex_data"
+    both = build(tmp_path / "a", cifar={5: dict(clean=70, fgsm=40, fgsm_normalized=45)},
+                 mnist={5: dict(clean=90, fgsm=85, fgsm_normalized=88)})[key]
+    assert both["verdict"] == REPRODUCED and "normalized space, accuracy lost" in both["note"], both
+    split = build(tmp_path / "b", cifar={5: dict(clean=70, fgsm=40, fgsm_normalized=68)},
+                  mnist={5: dict(clean=90, fgsm=85, fgsm_normalized=60)})[key]
+    assert split["verdict"] == INCONCLUSIVE and "depends on the ε space" in split["note"], split
+    assert "judged in each ε space" in split["rule"]
+    one = build(tmp_path / "c", cifar={5: dict(clean=70, fgsm=40)}, mnist={5: dict(clean=90, fgsm=85)})[key]
+    assert one["rule"].endswith("pixel space (the results hold no other)"), one["rule"]   # says what was judged
+
+
+def test_targeting_grows_is_judged_in_pixel_space_at_a_linear_layer(tmp_path):
+    """At conv1 Algorithm 1 is flat in ε in normalized space by construction: that space cannot decide."""
+    root = tmp_path / "quick"
+    for e in (1, 3, 5):
+        for dataset in ("cifar10", "mnist"):
+            d = write_epoch(root, dataset, e)
+        tg = pd.read_csv(d.parent.parent.parent / "cifar10" / "resnet18" / f"e{e}" / "targeting.csv")
+        flat = tg.assign(space="normalized", percent=50.0, fragile_count=round(0.5 * N))
+        results.write_csv(pd.concat([tg, flat]).to_dict("records"), root / "cifar10" / "resnet18" / f"e{e}" / "targeting.csv")
+    row = {r["id"]: r for r in summary.build("quick", root=root)["rows"]}["targeting_grows_with_eps"]
+    assert row["verdict"] == REPRODUCED, row                      # pixel: 50 → 90 % at every epoch
+    assert "normalized" not in row["note"] and "pixel space only" in row["rule"], row
+    row = {r["id"]: r for r in summary.build("quick", root=root, layer="relu")["rows"]}["targeting_grows_with_eps"]
+    assert row["verdict"] == INCONCLUSIVE and "normalized @1" in row["note"], row    # a non-linear layer: both
+
+
+def test_a_mixed_run_is_flagged_in_the_rows_that_read_it(tmp_path):
+    rows = build(tmp_path / "a", landed=(1, 3))
+    assert not any(r["note"].startswith("mixed") for r in rows.values())
+    root = tmp_path / "a" / "quick" / "cifar10" / "resnet18"
+    results.write_json({"epochs_done": 1}, root / "train.json")            # the training behind it reached 1 only
+    rows = {r["id"]: r for r in summary.build("quick", root=tmp_path / "a" / "quick")["rows"]}
+    flagged = sorted(k for k, r in rows.items() if r["note"].startswith("mixed trainings, cifar10/resnet18: the epoch-3"))
+    assert "accuracy_grows" in flagged and "targeting_grows_with_eps" in flagged, flagged
+    assert not any(k.startswith("mnist") for k in flagged), flagged
+
+
 def test_across_spaces():
     assert summary.across_spaces({"pixel": NOT, "normalized": NOT}) == (NOT, "")
     assert summary.across_spaces({"pixel": NOT, "normalized": REPRODUCED})[0] == INCONCLUSIVE
@@ -257,7 +297,8 @@ def test_fgsm_stronger_on_the_more_complex_data_set(tmp_path):
     paired = dict(cifar={5: dict(clean=70, fgsm=60, nested=True)}, mnist={5: dict(clean=90, fgsm=84, nested=True)})
     assert build(tmp_path / "e", **paired)[key]["verdict"] == REPRODUCED
     rows_f = build(tmp_path / "f", **paired)
-    assert "smallest grid ε losing ≥ 20 points: CIFAR-10 beyond the grid, MNIST beyond the grid" in rows_f[key]["note"]
+    assert "smallest grid ε losing ≥ 20 points (pixel space): CIFAR-10 beyond the grid, MNIST beyond the grid" \
+        in rows_f[key]["note"]
     for npz in (tmp_path / "f" / "quick").glob("*/resnet18/e5/attack_correct.npz"):
         npz.unlink()
     rows_f = {r["id"]: r for r in summary.build("quick", root=tmp_path / "f" / "quick")["rows"]}
