@@ -143,6 +143,8 @@ def where_computed() -> str:
                      f"{info.get('cpu_threads', '?')} threads); results landed for epoch(s) {', '.join(map(str, landed)) or 'none yet'}"
                      + ("" if done >= total else " — **in progress**")
                      + "".join(f"; **mixed**: {m}" for m in info.get("mixed") or [])
+                     + "".join(f" (the epoch-{e} results were computed on {o})"
+                               for e, o in (info.get("mixed_origin") or {}).items())
                      + (f" (`python -m fnlib run --profile {PROFILE} --only {dataset}/{arch}` redoes them on the "
                         f"machine that holds its checkpoints; elsewhere add `--force`, which trains it again)"
                         if info.get("mixed") else ""))

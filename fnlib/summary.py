@@ -611,8 +611,21 @@ def _provenance(root: Path) -> dict:
             "cpus": sorted({s.get("cpu", "?") for s in info.get("sessions", [])}),
             # how the convolutions' weight gradients were computed (fnlib.convgrad; "torch" before it existed)
             "weight_grads": sorted({s.get("conv_weight_grad", "torch") for s in info.get("sessions", [])}),
-            "mixed": lineage.problems(f.parent)}
+            "mixed": (mixed := lineage.problems(f.parent)),
+            "mixed_origin": {e: _origin(f.parent / f"e{e}") for e in sorted(
+                {int(x) for m in mixed for x in re.findall(r"epoch-(\d+)", m)}) if _origin(f.parent / f"e{e}")}}
     return out
+
+
+def _origin(edir: Path) -> str:
+    """Where the analyses in ``edir`` were computed, as their JSON files record it ('' when none does): for the
+    results of a mixed run, whose training record (train.json) describes another training."""
+    for path in [edir / "meta.json", *sorted(edir.glob("*.json"))]:
+        prov = results.read_json(path).get("provenance") if path.exists() else None
+        if prov:
+            return (f"{prov.get('gpu') or prov.get('cpu', '?')}, git commit {prov.get('git_commit', '?')}, "
+                    f"{str(prov.get('utc', '?'))[:10]}")
+    return ""
 
 
 def tally(rows: list[dict], verdict: str) -> int:

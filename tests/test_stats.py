@@ -172,7 +172,12 @@ def test_a_mixed_run_is_flagged_in_the_rows_that_read_it(tmp_path):
     assert not any(r["note"].startswith("mixed") for r in rows.values())
     root = tmp_path / "a" / "quick" / "cifar10" / "resnet18"
     results.write_json({"epochs_done": 1}, root / "train.json")            # the training behind it reached 1 only
-    rows = {r["id"]: r for r in summary.build("quick", root=tmp_path / "a" / "quick")["rows"]}
+    meta = results.read_json(root / "e3" / "meta.json")
+    results.write_json(dict(meta, provenance={"cpu": "Some CPU", "git_commit": "abc1234", "utc": "2026-12-02T05:24:22Z"}),
+                       root / "e3" / "meta.json")
+    out = summary.build("quick", root=tmp_path / "a" / "quick")
+    assert out["provenance"]["cifar10/resnet18"]["mixed_origin"] == {3: "Some CPU, git commit abc1234, 2026-12-02"}
+    rows = {r["id"]: r for r in out["rows"]}
     flagged = sorted(k for k, r in rows.items() if r["note"].startswith("mixed trainings, cifar10/resnet18: the epoch-3"))
     assert "accuracy_grows" in flagged and "targeting_grows_with_eps" in flagged, flagged
     assert not any(k.startswith("mnist") for k in flagged), flagged
