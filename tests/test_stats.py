@@ -183,6 +183,15 @@ def test_a_mixed_run_is_flagged_in_the_rows_that_read_it(tmp_path):
     assert not any(k.startswith("mnist") for k in flagged), flagged
 
 
+def test_the_filter_gain_row_gives_the_paired_gain_and_its_interval(tmp_path):
+    row = build(tmp_path / "a", defence=dict(only_filtered=60, only_original=20))["filter_improves_robustness"]
+    assert row["ours"] == pytest.approx(4.0) and row["n"] == N, row                  # (60 − 20) / 1,000 images
+    lo, hi = row["ci"]                    # Wald on the paired differences: SE = √(80 − 1000·0.04²)/1000 = 0.885 points
+    se = np.sqrt(80 - 1000 * 0.04 ** 2) / 10
+    assert lo == pytest.approx(4.0 - 1.96 * se, abs=0.01) and hi == pytest.approx(4.0 + 1.96 * se, abs=0.01)
+    assert summary.paired_gain_interval(5, 5, 100) == pytest.approx((-stats.Z * np.sqrt(10), stats.Z * np.sqrt(10)))
+
+
 def test_across_spaces():
     assert summary.across_spaces({"pixel": NOT, "normalized": NOT}) == (NOT, "")
     assert summary.across_spaces({"pixel": NOT, "normalized": REPRODUCED})[0] == INCONCLUSIVE
