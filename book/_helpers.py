@@ -242,6 +242,13 @@ def row(key: str) -> dict:
     return {"id": key, "verdict": NA, "note": "", "model": NA, "ours": None, "paper": None}
 
 
+def verdict(key: str) -> str:
+    """A row's verdict as the pages print it: "pending", not the constant's "(not computed yet)", since a pending
+    row may already show the evidence so far."""
+    v = row(key)["verdict"]
+    return "pending" if v == fsummary.PENDING else v
+
+
 # ------------------------------------------------------------------------------------------------ reading
 def read_csv(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if Path(path).is_file() else None
