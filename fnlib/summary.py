@@ -62,10 +62,11 @@ def _pending(missing: list, verdict: str, decided: str = "a step down already de
 
 def space_rule(spaces: list[str]) -> str:
     """The part of a rule that says in which ε space(s) the claim was judged (:func:`across_spaces`)."""
+    spaces = list(spaces) or list(SPACES)          # nothing landed yet: the rule the row will be judged by
     if len(spaces) < 2:
-        return f"{spaces[0] if spaces else 'pixel'} space (the results hold no other)"
-    return ("judged in each ε space: reproduced if reproduced in both, inconclusive if in one only, not reproduced "
-            "if in neither and refuted in one, pending while either is (rule of 2026-12-03, see methods)")
+        return f"{spaces[0]} space (the results hold no other)"
+    return ("judged in both ε spaces: reproduced if in both, inconclusive if in one only, not reproduced if in "
+            "neither and refuted in one (methods)")
 
 
 def across_spaces(verdicts: dict[str, str]) -> tuple[str, str]:
@@ -311,9 +312,23 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
             norm = value_at(att, e, "accuracy", space="normalized") if e else None
             if norm is not None:
                 numbers[f"{key}_normalized"] = norm
-            row(key, acc, model, f"95 % Wilson interval inside paper ± {margin:g} points", n=n, ci=ci,
-                verdict=number_verdict(pv[key]["value"], acc, *(ci or (None, None)), margin=margin),
-                note="pixel space" + (f"; normalized space gives {norm:.2f} %" if norm is not None else ""))
+            rule = f"95 % Wilson interval inside paper ± {margin:g} points"
+            if not e:                                       # clean accuracy: no ε, the same in both spaces
+                row(key, acc, model, rule, number_verdict(pv[key]["value"], acc, *(ci or (None, None)), margin=margin),
+                    n=n, ci=ci, note="no attack: the same in both ε spaces")
+                continue
+            per, parts = {}, []
+            for space in SPACES:
+                a = value_at(att, e, "accuracy", space=space)
+                if a is None:
+                    continue
+                c = stats.wilson(a * n / 100, n) if n else None
+                per[space] = number_verdict(pv[key]["value"], a, *(c or (None, None)), margin=margin)
+                parts.append(f"{space} space {a:.2f} %" + (f" [{c[0]:.2f}, {c[1]:.2f}]" if c else "")
+                             + f": {per[space].split(' (')[0]}")
+            verdict, why = across_spaces(per) if per else (PENDING, "")
+            row(key, acc, model, f"{rule}; {space_rule(list(per))}", verdict, n=n, ci=ci,
+                note=("ours and its interval: pixel space; " + "; ".join(parts) + why) if per else "")
     # --- Sec 3.1: FGSM more effective on the more complex data set ------------------------------------------
     eps_c, names = 0.01, {"cifar10": "CIFAR-10", "mnist": "MNIST"}
     d100 = {dataset: edir(dataset, ep[100]) for dataset in names}
@@ -355,14 +370,24 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
         tgt = _csv(edir(dataset, ep[e]) / "targeting.csv")
         share, cnt, n = (value_at(tgt, 0.015, c, space="pixel") for c in ("percent", "fragile_count", "n"))
         ci = stats.wilson(cnt, int(n)) if n else None
-        row(f"{dataset}_attacking_S_e{e}", share, model, f"95 % Wilson interval inside paper ± {TARGETING_MARGIN:g} points",
-            number_verdict(pv[f"{dataset}_attacking_S_e{e}"]["value"], share, *(ci or (None, None)), margin=TARGETING_MARGIN),
+        paper = pv[f"{dataset}_attacking_S_e{e}"]["value"]
+        per, parts = {}, []
+        for space in SPACES:
+            sh, k, m = (value_at(tgt, 0.015, c, space=space) for c in ("percent", "fragile_count", "n"))
+            if sh is None:
+                continue
+            c = stats.wilson(k, int(m)) if m else None
+            per[space] = number_verdict(paper, sh, *(c or (None, None)), margin=TARGETING_MARGIN)
+            g = tgt[(tgt["space"] == space) & (tgt["epsilon"] > 0)]["percent"]
+            parts.append(f"{space} space {pct(sh)} %" + (f" [{c[0]:.2f}, {c[1]:.2f}]" if c else "")
+                         + f": {per[space].split(' (')[0]}; over the whole grid (ε > 0) {pct(g.min())}"
+                         + (f"–{pct(g.max())}" if g.max() > g.min() else "") + " %")
+        verdict, why = across_spaces(per) if per else (PENDING, "")
+        row(f"{dataset}_attacking_S_e{e}", share, model,
+            f"95 % Wilson interval inside paper ± {TARGETING_MARGIN:g} points; {space_rule(list(per))}", verdict,
             ci=ci, n=None if n is None else int(n),
-            note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); pixel space"
-                 + ("" if tgt is None else "; over the whole grid (ε > 0) "
-                    + ", ".join(f"{sp} {pct(g['percent'].min())}" + (f"–{pct(g['percent'].max())}" if
-                                g['percent'].max() > g['percent'].min() else "") + " %"
-                                for sp, g in tgt[tgt["epsilon"] > 0].groupby("space", sort=False))))
+            note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); ours and its "
+                 "interval: pixel space" + "".join(f"; {x}" for x in parts) + why)
     csg_means = {}
     for dataset in ("cifar10", "mnist"):
         key, path = f"csg_{dataset}", root / dataset / p.archs[0] / "csg.json"
@@ -423,7 +448,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     spaces = [s for s in SPACES if landed and all((tg[e]["space"] == s).any() for e in landed)]
     linear = p.layer in ("conv1", "bn1")     # then Algorithm 1 is flat in ε in normalized space by construction
     spaces = [s for s in spaces if s == "pixel"] if linear else spaces
-    per_space, notes, small = {}, [], {}
+    per_space, notes = {}, []
     for space in spaces:
         grows = []
         for e in landed:
@@ -433,9 +458,6 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
                                          stats.proportion_greater(lo_["fragile_count"], lo_["n"], hi_["fragile_count"], hi_["n"])))
             notes.append(f"{space} @{e}: {pct(lo_['percent'])} % → {pct(hi_['percent'])} % "
                          f"({ {1: 'significantly higher', -1: 'significantly lower', 0: 'no significant change'}[grows[-1]] })")
-            if space == "pixel":
-                sm = df[df["epsilon"] <= 1e-3]      # the same images at each ε: mean count out of n images, not a pool
-                small[e] = (sm["fragile_count"].mean(), sm["n"].max())
         per_space[space] = all_up_so_far(grows, complete=not missing)
     verdict, why = across_spaces(per_space) if per_space else (PENDING, "")
     row("targeting_grows_with_eps", None, f"cifar10/{arch} @{landed or epochs}",
@@ -446,20 +468,31 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
             else space_rule(spaces)),
         verdict, note="; ".join(notes) + why + (_pending(missing, verdict, "a lower share at one epoch already decides "
                                                          "the row") if per_space else ""))
-    if epochs[0] in small and epochs[-1] in small:
-        ci_e, ci_l = stats.wilson(*small[epochs[0]]), stats.wilson(*small[epochs[-1]])
+    first, last = epochs[0], epochs[-1]
+    per, parts = {}, []
+    for space in SPACES if tg[first] is not None and tg[last] is not None and first != last else ():
+        shares = []
+        for e in (first, last):     # the same images at each ε ≤ 1e-3: mean count out of n images, not a pool
+            sm = tg[e][(tg[e]["space"] == space) & (tg[e]["epsilon"] <= 1e-3)]
+            shares.append((sm["fragile_count"].mean(), sm["n"].max()) if len(sm) else None)
+        if None in shares:
+            continue
+        ci_e, ci_l = stats.wilson(*shares[0]), stats.wilson(*shares[1])
         far = lambda ci: max(abs(ci[0] - 50), abs(ci[1] - 50))            # noqa: E731
         near = lambda ci: 0.0 if ci[0] <= 50 <= ci[1] else min(abs(ci[0] - 50), abs(ci[1] - 50))  # noqa: E731
-        verdict = REPRODUCED if far(ci_l) < near(ci_e) else NOT if far(ci_e) < near(ci_l) else INCONCLUSIVE
-        note = (f"% attacking S averaged over ε ≤ 1e-3 (n = images): @{epochs[0]} [{ci_e[0]:.1f}, {ci_e[1]:.1f}], "
-                f"@{epochs[-1]} [{ci_l[0]:.1f}, {ci_l[1]:.1f}]")
-    else:
-        verdict, note = PENDING, "needs the first and last checkpoint"
-    row("late_model_balanced", None, f"cifar10/{arch} @{epochs[0]} vs @{epochs[-1]}",
-        "the last epoch's 95 % interval lies wholly closer to 50 % than the first epoch's", verdict, note=note)
+        per[space] = REPRODUCED if far(ci_l) < near(ci_e) else NOT if far(ci_e) < near(ci_l) else INCONCLUSIVE
+        parts.append(f"{space} space @{first} [{ci_e[0]:.1f}, {ci_e[1]:.1f}], @{last} [{ci_l[0]:.1f}, {ci_l[1]:.1f}]")
+    verdict, why = across_spaces(per) if per else (PENDING, "")
+    note = ("% attacking S averaged over ε ≤ 1e-3 (n = images): " + "; ".join(parts) + why) if per else \
+        "needs the first and last checkpoint"
+    row("late_model_balanced", None, f"cifar10/{arch} @{first} vs @{last}",
+        "the last epoch's 95 % interval lies wholly closer to 50 % than the first epoch's; " + space_rule(list(per)),
+        verdict, note=note)
     dfn = _csv(edir("mnist", ep[10]) / "defence.csv")
     rob = _csv(edir("mnist", ep[10]) / "robustness.csv")
     bn_only = bn_alone(rob, p.filter_eps)       # what recomputed BatchNorm statistics do alone (two rows cite it)
+    filter_space = (f"{p.spaces[0]} space only: the filter step (and Step 7) attack in the profile's first ε space "
+                    f"({p.spaces[0]})")
     if dfn is not None:
         o = dfn[dfn["model"] == "original"].set_index("epsilon")
         f = dfn[dfn["model"] == "filtered"].set_index("epsilon")
@@ -472,7 +505,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
         verdict = REPRODUCED if higher == 0 and lower >= len(pos) / 2 else NOT if higher > lower else INCONCLUSIVE
         row("filter_lowers_targeting", None, f"mnist/{arch} @{ep[10]}",
             "filtered significantly lower at ≥ half the ε > 0 and higher at none (two-proportion z-test per ε); "
-            "more often higher than lower: not reproduced", verdict,
+            "more often higher than lower: not reproduced; " + filter_space, verdict,
             note=f"of {len(pos)} ε > 0: lower at {lower}, higher at {higher}, no significant difference at "
                  f"{len(pos) - lower - higher}; the filter's α > 1 raises S's conv1 distances by construction (Fig 3)")
         acc_o, acc_f = (value_at(dfn, 0.015, "accuracy", model=m) for m in ("original", "filtered"))
@@ -492,7 +525,8 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
             verdict, test = PENDING, "per-image pairs not recorded (re-run the filter step)"
         row("filter_improves_robustness", gain, f"mnist/{arch} @{ep[10]}",
             "filtered FGSM accuracy at ε = 0.015 significantly above the original's (one-sided exact McNemar, "
-            "same images, p < 0.05); significantly below, or right on no image the original misses: not reproduced",
+            "same images, p < 0.05); significantly below, or right on no image the original misses: not reproduced; "
+            + filter_space,
             verdict, ci=gain_ci, n=n_pairs,
             note=("ours: the gain in points, filtered − original, with its 95 % interval (paired, from the discordant "
                   "images); " if gain is not None else "")
@@ -530,7 +564,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
         row(key, r["accuracy"], f"mnist/{arch} @{ep[10]}", f"above the {ref} model's accuracy under the same attack: "
             f"one-sided exact McNemar, Holm-adjusted over the {len(pvals)} one-sided tests of this section (each row "
             "tested up and down), p < 0.05; below, or right on no image the baseline misses (no gain to test): "
-            "not reproduced", verdict, ci=(r["low"], r["high"]), n=int(r["n"]), item=item, paper="—", kind="beyond",
+            "not reproduced; " + filter_space, verdict, ci=(r["low"], r["high"]), n=int(r["n"]), item=item, paper="—", kind="beyond",
             note=f"{ref} {base['accuracy']:.2f} % → filtered {r['accuracy']:.2f} % (gain {r['accuracy'] - base['accuracy']:+.2f} "
                  f"points); right only when filtered {int(r['only_model'])}, only for {ref} {int(r['only_original'])}; "
                  f"Holm-adjusted p = {min(up, down):.3g}"
