@@ -421,7 +421,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     have = [e for e in epochs if att[e] is not None]
     pending_ = sorted(set(epochs) - set(have))
     # the paper does not say in which space its ε lives (methods): judge the claim in each space the results
-    # hold and give one verdict only where they agree (:func:`across_spaces`); clean accuracy is in neither
+    # hold and combine the verdicts by :func:`across_spaces`; the clean steps (no ε) are the same in both
 
     def steps_at(space, eps):
         accs = {e: value_at(att[e], eps, "accuracy", space=space) for e in have}
