@@ -534,8 +534,18 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
 
 
 def _summarize(profile: str, log) -> None:
-    from .summary import build
-    try:
-        build(profile)
-    except FileNotFoundError as e:      # nothing of this profile has landed yet
-        log(f"(no summary yet: {e})")
+    """Rebuild ``results/<profile>/summary.json`` in a fresh interpreter, so that it is built by the code on disk
+    now: a run of many hours imported ``fnlib.summary`` once, and edits made to it since would otherwise be lost
+    (a stale summary.json was committed that way once). A failure is logged, never fatal: the results are safe
+    and ``python -m fnlib summary`` rebuilds it."""
+    import subprocess
+    done = subprocess.run([sys.executable, "-m", "fnlib", "summary", "--profile", profile],
+                          cwd=results.PROJECT_ROOT, capture_output=True, text=True)
+    if done.returncode == 0:
+        return
+    why = (done.stderr.strip() or done.stdout.strip()).splitlines()
+    if done.returncode == 2 and why and why[-1].startswith("error: no results"):     # nothing has landed yet
+        log(f"(no summary yet: {why[-1][len('error: '):]})")
+    else:
+        log(f"warning: summary.json of {profile} was NOT rebuilt (exit {done.returncode}): "
+            + " | ".join(why[-5:]) + f"; fix it and run: python -m fnlib summary --profile {profile}")
