@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from fnlib import pipeline, results, summary
+from fnlib.claims import rules
 from fnlib.results import PROJECT_ROOT
 
 
@@ -88,10 +89,10 @@ def test_unknown_profile_and_only_are_rejected():
 
 
 def test_number_verdicts():
-    assert summary.number_verdict(75.0, 76.5, margin=2) == summary.REPRODUCED          # no interval: point rule
-    assert summary.number_verdict(75.0, 80.0, margin=2) == summary.NOT
-    assert summary.number_verdict(75.0, 75.5, 73.5, 77.5, margin=2) == summary.INCONCLUSIVE
-    assert summary.number_verdict(75.0, None) == summary.PENDING
+    assert rules.number_verdict(75.0, 76.5, margin=2) == summary.REPRODUCED          # no interval: point rule
+    assert rules.number_verdict(75.0, 80.0, margin=2) == summary.NOT
+    assert rules.number_verdict(75.0, 75.5, 73.5, 77.5, margin=2) == summary.INCONCLUSIVE
+    assert rules.number_verdict(75.0, None) == summary.PENDING
 
 
 def test_summary_of_committed_smoke_results(tmp_path):

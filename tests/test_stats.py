@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from fnlib import results, stats, summary
+from fnlib.claims import defence, fgsm, rules, spaces
 from fnlib.stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 
 
@@ -39,11 +40,11 @@ def test_all_up_and_combine():
     assert stats.all_up([1, 0]) == INCONCLUSIVE
     assert stats.all_up([1, -1]) == NOT
     # a run still training: a step down already refutes; all up so far is not yet a reproduction
-    assert summary.all_up_so_far([1], complete=False) == PENDING
-    assert summary.all_up_so_far([1, 0], complete=False) == PENDING
-    assert summary.all_up_so_far([1, -1], complete=False) == NOT
-    assert summary.all_up_so_far([1, 1], complete=True) == REPRODUCED
-    assert summary.all_up_so_far([1, 0], complete=True) == INCONCLUSIVE
+    assert rules.all_up_so_far([1], complete=False) == PENDING
+    assert rules.all_up_so_far([1, 0], complete=False) == PENDING
+    assert rules.all_up_so_far([1, -1], complete=False) == NOT
+    assert rules.all_up_so_far([1, 1], complete=True) == REPRODUCED
+    assert rules.all_up_so_far([1, 0], complete=True) == INCONCLUSIVE
     assert stats.combine([REPRODUCED, INCONCLUSIVE]) == INCONCLUSIVE
     assert stats.combine([REPRODUCED, NOT]) == NOT
     assert stats.combine([PENDING]) == stats.UNTESTABLE
@@ -189,7 +190,7 @@ def test_the_filter_gain_row_gives_the_paired_gain_and_its_interval(tmp_path):
     lo, hi = row["ci"]                    # Wald on the paired differences: SE = √(80 − 1000·0.04²)/1000 = 0.885 points
     se = np.sqrt(80 - 1000 * 0.04 ** 2) / 10
     assert lo == pytest.approx(4.0 - 1.96 * se, abs=0.01) and hi == pytest.approx(4.0 + 1.96 * se, abs=0.01)
-    assert summary.paired_gain_interval(5, 5, 100) == pytest.approx((-stats.Z * np.sqrt(10), stats.Z * np.sqrt(10)))
+    assert defence.paired_gain_interval(5, 5, 100) == pytest.approx((-stats.Z * np.sqrt(10), stats.Z * np.sqrt(10)))
 
 
 def test_a_paper_number_at_an_eps_is_judged_in_both_spaces(tmp_path):
@@ -205,13 +206,13 @@ def test_a_paper_number_at_an_eps_is_judged_in_both_spaces(tmp_path):
 
 
 def test_across_spaces():
-    assert summary.across_spaces({"pixel": NOT, "normalized": NOT}) == (NOT, "")
-    assert summary.across_spaces({"pixel": NOT, "normalized": REPRODUCED})[0] == INCONCLUSIVE
-    assert summary.across_spaces({"pixel": NOT, "normalized": PENDING})[0] == PENDING
-    assert summary.across_spaces({"pixel": INCONCLUSIVE}) == (INCONCLUSIVE, "")
+    assert spaces.across_spaces({"pixel": NOT, "normalized": NOT}) == (NOT, "")
+    assert spaces.across_spaces({"pixel": NOT, "normalized": REPRODUCED})[0] == INCONCLUSIVE
+    assert spaces.across_spaces({"pixel": NOT, "normalized": PENDING})[0] == PENDING
+    assert spaces.across_spaces({"pixel": INCONCLUSIVE}) == (INCONCLUSIVE, "")
     # supported in no space and refuted in one (Algorithm 1 is flat in normalized space by construction)
-    assert summary.across_spaces({"pixel": NOT, "normalized": INCONCLUSIVE})[0] == NOT
-    assert summary.across_spaces({"pixel": REPRODUCED, "normalized": INCONCLUSIVE})[0] == INCONCLUSIVE
+    assert spaces.across_spaces({"pixel": NOT, "normalized": INCONCLUSIVE})[0] == NOT
+    assert spaces.across_spaces({"pixel": REPRODUCED, "normalized": INCONCLUSIVE})[0] == INCONCLUSIVE
 
 
 def test_rows_reading_a_mixed_checkpoint_say_so_in_their_note():
@@ -229,10 +230,10 @@ def test_rows_reading_a_mixed_checkpoint_say_so_in_their_note():
 def test_the_bn_control_of_a_transfer_attack_reads_the_originals_white_box_row():
     rob = pd.DataFrame([dict(model="original_bn", baseline="original", attack="fgsm_transfer", epsilon=0.015, n=100,
                              accuracy=96.0, only_original=1, only_model=5, p_better=0.1, p_worse=0.9)])
-    assert summary.bn_alone(rob, 0.015, "fgsm_transfer") == ""        # no white-box row of the original: no text
+    assert defence.bn_alone(rob, 0.015, "fgsm_transfer") == ""        # no white-box row of the original: no text
     rob.loc[1] = dict(model="original", baseline="", attack="fgsm", epsilon=0.015, n=100, accuracy=92.0,
                       only_original=0, only_model=0, p_better=1.0, p_worse=1.0)
-    text = summary.bn_alone(rob, 0.015, "fgsm_transfer")
+    text = defence.bn_alone(rob, 0.015, "fgsm_transfer")
     assert "original 92.00 → 96.00 %" in text and "+5/−1" in text, text
 
 
@@ -330,7 +331,7 @@ def test_fgsm_stronger_on_the_more_complex_data_set(tmp_path):
     rows_f = {r["id"]: r for r in summary.build("quick", root=tmp_path / "f" / "quick")["rows"]}
     assert rows_f[key]["verdict"] == INCONCLUSIVE, rows_f[key]["note"]
     att = pd.DataFrame({"space": "pixel", "epsilon": [0.0, 0.01, 0.02, 0.03], "accuracy": [90.0, 80.0, 70.0, 50.0]})
-    assert summary.first_eps_losing(att, 20.0) == 0.02 and summary.first_eps_losing(att, 50.0) is None
+    assert fgsm.first_eps_losing(att, 20.0) == 0.02 and fgsm.first_eps_losing(att, 50.0) is None
 
 
 def depth_verdict(tmp_path, fragile_sets):
@@ -443,7 +444,7 @@ def test_a_filter_right_on_no_extra_image_is_not_a_gain(tmp_path, only_model, on
     rows = build(tmp_path)
     assert rows["beyond_filtered_bn_fgsm"]["verdict"] == NOT, rows["beyond_filtered_bn_fgsm"]
     assert ("no discordant pair" in rows["beyond_filtered_bn_fgsm"]["note"]) == (only_original == 0)
-    assert summary.gain_verdict(1, 0, 0.5, 1.0) == INCONCLUSIVE       # one image for the filter: still open
+    assert defence.gain_verdict(1, 0, 0.5, 1.0) == INCONCLUSIVE       # one image for the filter: still open
     rows = build(tmp_path / "eq2", defence=dict(only_filtered=0, only_original=1))
     assert rows["filter_improves_robustness"]["verdict"] == NOT, rows["filter_improves_robustness"]
 
