@@ -49,7 +49,7 @@ def bn_alone(rob: pd.DataFrame | None, eps: float, attack: str = "fgsm") -> str:
 def filter_space(p: profiles.Profile) -> str:
     """The rule's part saying in which ε space the defence rows are judged."""
     return (f"{p.spaces[0]} space only: the filter step (and Step 7) attack in the profile's first ε space "
-                    f"({p.spaces[0]})")
+            f"({p.spaces[0]})")
 
 
 def filter_rows(t: Sheet) -> None:
