@@ -533,14 +533,22 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     return timings
 
 
+SUMMARY_TIMEOUT = 600      # seconds
+
+
 def _summarize(profile: str, log) -> None:
     """Rebuild ``results/<profile>/summary.json`` in a fresh interpreter, so that it is built by the code on disk
     now: a run of many hours imported ``fnlib.summary`` once, and edits made to it since would otherwise be lost
     (a stale summary.json was committed that way once). A failure is logged, never fatal: the results are safe
     and ``python -m fnlib summary`` rebuilds it."""
     import subprocess
-    done = subprocess.run([sys.executable, "-m", "fnlib", "summary", "--profile", profile],
-                          cwd=results.PROJECT_ROOT, capture_output=True, text=True)
+    try:            # it reads CSV and JSON files only: seconds; a hang must not stall a run of many hours
+        done = subprocess.run([sys.executable, "-m", "fnlib", "summary", "--profile", profile],
+                              cwd=results.PROJECT_ROOT, capture_output=True, text=True, timeout=SUMMARY_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        log(f"warning: summary.json of {profile} was NOT rebuilt (no answer in {SUMMARY_TIMEOUT} s); "
+            f"run: python -m fnlib summary --profile {profile}")
+        return
     if done.returncode == 0:
         return
     why = (done.stderr.strip() or done.stdout.strip()).splitlines()

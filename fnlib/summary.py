@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import lineage, profiles, results
-from .claims import csg, defence, fgsm, kernels, targeting
+from .claims import algorithm1, complexity, fgsm, filtering, fragile
 from .claims.sheet import Sheet
 # what the book and the tests read from here
 from .claims.evidence import pct, value_at  # noqa: F401
@@ -38,16 +38,15 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     fgsm.accuracies(t)                              # Sec 3.1
     fgsm.stronger_on_complex_data(t)
     for dataset, e in (("mnist", 10), ("cifar10", 50)):     # Sec 5/6, at the epoch the paper gives for each
-        kernels.fraction_fragile(t, dataset, e)
-        targeting.attacking_s(t, dataset, e)
-    csg.complexity(t)                               # Sec 3.1, cited
+        fragile.fraction_fragile(t, dataset, e)
+        algorithm1.attacking_s(t, dataset, e)
+    complexity.complexity(t)                        # Sec 3.1, cited
     fgsm.accuracy_grows(t)                          # over the checkpoints
-    targeting.grows_with_eps(t)
-    targeting.late_model_balanced(t)
-    defence.filter_rows(t)                          # Sec 6
-    defence.beyond_rows(t)                          # Step 7, beyond the paper
-    kernels.grows_with_depth(t)                     # Sec 5, Fig 4
-    kernels.mean_drop(t)
+    algorithm1.grows_with_eps(t)
+    algorithm1.late_model_balanced(t)
+    filtering.rows(t)                               # Sec 6, then Step 7 beyond the paper
+    fragile.grows_with_depth(t)                     # Sec 5, Fig 4
+    fragile.mean_drop(t)
     provenance = _provenance(root)
     flag_mixed(t.rows, provenance)
     out = {"profile": profile, "description": p.description, "reference_arch": t.arch,

@@ -130,6 +130,25 @@ def test_summary_of_a_profile_without_results_fails_and_writes_nothing(tmp_path)
     assert not (tmp_path / "paper").exists()
 
 
+def test_the_pipeline_rebuilds_summary_json_with_the_code_on_disk(tmp_path, monkeypatch):
+    """_summarize runs ``python -m fnlib summary`` in a fresh interpreter (a run of many hours must not keep the
+    fnlib.summary it imported at its start); nothing landed yet, or a build that fails, is logged, not raised."""
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    logs = []
+    pipeline._summarize("smoke", logs.append)
+    assert len(logs) == 1 and logs[0].startswith("(no summary yet: no results of profile smoke")
+    shutil.copytree(PROJECT_ROOT / "results" / "smoke", tmp_path / "results" / "smoke",
+                    ignore=shutil.ignore_patterns("summary.json"))
+    def stale(*a, **k):
+        raise AssertionError("the summary code imported into this process was used")
+    monkeypatch.setattr(summary, "build", stale)      # what a long run holds after fnlib/summary.py has changed
+    pipeline._summarize("smoke", logs.append)
+    assert len(logs) == 1 and (tmp_path / "results" / "smoke" / "summary.json").exists()     # built, nothing logged
+    (tmp_path / "results" / "smoke" / "mnist" / "resnet18" / "e2" / "attack.csv").write_text("x,y\n1,2\n")
+    pipeline._summarize("smoke", logs.append)
+    assert "summary.json of smoke was NOT rebuilt" in logs[-1] and "KeyError" in logs[-1], logs[-1]
+
+
 def test_a_failed_notebook_never_replaces_the_committed_one(tmp_path, monkeypatch):
     import papermill
     monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from fnlib import results, stats, summary
-from fnlib.claims import defence, fgsm, rules, spaces
+from fnlib.claims import fgsm, filtering, rules, spaces
 from fnlib.stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 
 
@@ -190,7 +190,7 @@ def test_the_filter_gain_row_gives_the_paired_gain_and_its_interval(tmp_path):
     lo, hi = row["ci"]                    # Wald on the paired differences: SE = √(80 − 1000·0.04²)/1000 = 0.885 points
     se = np.sqrt(80 - 1000 * 0.04 ** 2) / 10
     assert lo == pytest.approx(4.0 - 1.96 * se, abs=0.01) and hi == pytest.approx(4.0 + 1.96 * se, abs=0.01)
-    assert defence.paired_gain_interval(5, 5, 100) == pytest.approx((-stats.Z * np.sqrt(10), stats.Z * np.sqrt(10)))
+    assert filtering.paired_gain_interval(5, 5, 100) == pytest.approx((-stats.Z * np.sqrt(10), stats.Z * np.sqrt(10)))
 
 
 def test_a_paper_number_at_an_eps_is_judged_in_both_spaces(tmp_path):
@@ -230,10 +230,10 @@ def test_rows_reading_a_mixed_checkpoint_say_so_in_their_note():
 def test_the_bn_control_of_a_transfer_attack_reads_the_originals_white_box_row():
     rob = pd.DataFrame([dict(model="original_bn", baseline="original", attack="fgsm_transfer", epsilon=0.015, n=100,
                              accuracy=96.0, only_original=1, only_model=5, p_better=0.1, p_worse=0.9)])
-    assert defence.bn_alone(rob, 0.015, "fgsm_transfer") == ""        # no white-box row of the original: no text
+    assert filtering.bn_alone(rob, 0.015, "fgsm_transfer") == ""        # no white-box row of the original: no text
     rob.loc[1] = dict(model="original", baseline="", attack="fgsm", epsilon=0.015, n=100, accuracy=92.0,
                       only_original=0, only_model=0, p_better=1.0, p_worse=1.0)
-    text = defence.bn_alone(rob, 0.015, "fgsm_transfer")
+    text = filtering.bn_alone(rob, 0.015, "fgsm_transfer")
     assert "original 92.00 → 96.00 %" in text and "+5/−1" in text, text
 
 
@@ -444,7 +444,7 @@ def test_a_filter_right_on_no_extra_image_is_not_a_gain(tmp_path, only_model, on
     rows = build(tmp_path)
     assert rows["beyond_filtered_bn_fgsm"]["verdict"] == NOT, rows["beyond_filtered_bn_fgsm"]
     assert ("no discordant pair" in rows["beyond_filtered_bn_fgsm"]["note"]) == (only_original == 0)
-    assert defence.gain_verdict(1, 0, 0.5, 1.0) == INCONCLUSIVE       # one image for the filter: still open
+    assert filtering.gain_verdict(1, 0, 0.5, 1.0) == INCONCLUSIVE       # one image for the filter: still open
     rows = build(tmp_path / "eq2", defence=dict(only_filtered=0, only_original=1))
     assert rows["filter_improves_robustness"]["verdict"] == NOT, rows["filter_improves_robustness"]
 

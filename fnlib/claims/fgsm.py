@@ -61,22 +61,22 @@ def change(edir_a: Path, edir_b: Path, space: str, eps: float, acc_a: float, acc
 
 
 def accuracies(t: Sheet) -> None:
-    """The paper's clean and FGSM accuracies at epoch 100: Wilson intervals, equivalence margins."""
-    pv, arch, ep, row, edir, numbers = t.pv, t.arch, t.ep, t.row, t.edir, t.numbers
+    """Rows {cifar10,mnist}_clean_e100 and _fgsm_<ε>_e100: the paper's accuracies at epoch 100 against ours, with
+    Wilson intervals and equivalence margins; FGSM judged in both ε spaces."""
     for dataset, eps in (("cifar10", 0.01), ("mnist", 0.34)):
-        d = edir(dataset, ep[100])
+        d = t.edir(dataset, t.ep[100])
         att, n = read_csv(d / "attack.csv"), n_images(d, "attack")
-        model = f"{dataset}/{arch} @{ep[100]}"
-        for key, e, margin in ((f"{dataset}_clean_e100", 0.0, stats.accuracy_margin(pv[f"{dataset}_clean_e100"]["value"])),
+        model = f"{dataset}/{t.arch} @{t.ep[100]}"
+        for key, e, margin in ((f"{dataset}_clean_e100", 0.0, stats.accuracy_margin(t.pv[f"{dataset}_clean_e100"]["value"])),
                                (f"{dataset}_fgsm_{eps}_e100", eps, FGSM_MARGIN)):
             acc = value_at(att, e, "accuracy", space="pixel")
             ci = stats.wilson(acc * n / 100, n) if acc is not None and n else None
             norm = value_at(att, e, "accuracy", space="normalized") if e else None
             if norm is not None:
-                numbers[f"{key}_normalized"] = norm
+                t.numbers[f"{key}_normalized"] = norm
             rule = f"95 % Wilson interval inside paper ± {margin:g} points"
             if not e:                                       # clean accuracy: no ε, the same in both spaces
-                row(key, acc, model, rule, number_verdict(pv[key]["value"], acc, *(ci or (None, None)), margin=margin),
+                t.row(key, acc, model, rule, number_verdict(t.pv[key]["value"], acc, *(ci or (None, None)), margin=margin),
                     n=n, ci=ci, note="no attack: the same in both ε spaces")
                 continue
             per, parts = {}, []
@@ -85,19 +85,18 @@ def accuracies(t: Sheet) -> None:
                 if a is None:
                     continue
                 c = stats.wilson(a * n / 100, n) if n else None
-                per[space] = number_verdict(pv[key]["value"], a, *(c or (None, None)), margin=margin)
+                per[space] = number_verdict(t.pv[key]["value"], a, *(c or (None, None)), margin=margin)
                 parts.append(f"{space} space {a:.2f} %" + (f" [{c[0]:.2f}, {c[1]:.2f}]" if c else "")
                              + f": {per[space].split(' (')[0]}")
             verdict, why = across_spaces(per) if per else (PENDING, "")
-            row(key, acc, model, f"{rule}; {space_rule(list(per))}", verdict, n=n, ci=ci,
+            t.row(key, acc, model, f"{rule}; {space_rule(list(per))}", verdict, n=n, ci=ci,
                 note=("ours and its interval: pixel space; " + "; ".join(parts) + why) if per else "")
 
 
 def stronger_on_complex_data(t: Sheet) -> None:
-    """FGSM costs CIFAR-10 more accuracy than MNIST at the same ε."""
-    arch, ep, row, edir = t.arch, t.ep, t.row, t.edir
+    """Row fgsm_stronger_on_complex_data: FGSM costs CIFAR-10 more accuracy than MNIST at the same ε."""
     eps_c, names = 0.01, {"cifar10": "CIFAR-10", "mnist": "MNIST"}
-    d100 = {dataset: edir(dataset, ep[100]) for dataset in names}
+    d100 = {dataset: t.edir(dataset, t.ep[100]) for dataset in names}
     atts = {dataset: read_csv(d / "attack.csv") for dataset, d in d100.items()}
     spaces = [s for s in SPACES if all(value_at(a, eps_c, "accuracy", space=s) is not None for a in atts.values())]
     per_space, notes = {}, []
@@ -119,17 +118,16 @@ def stronger_on_complex_data(t: Sheet) -> None:
         note = "; ".join(notes) + f"; smallest grid ε losing ≥ 20 points (pixel space): {f20}" + why
     else:
         verdict, note = PENDING, "needs both data sets' FGSM results at the reference epoch"
-    row("fgsm_stronger_on_complex_data", None, f"cifar10 vs mnist, {arch} @{ep[100]}",
+    t.row("fgsm_stronger_on_complex_data", None, f"cifar10 vs mnist, {t.arch} @{t.ep[100]}",
         f"CIFAR-10 loses significantly more accuracy than MNIST at ε = {eps_c:g} (one-sided z-test on the per-image "
         "losses of two independent test sets, p < 0.05); MNIST losing more: not reproduced; " + space_rule(spaces),
         verdict, note=note)
 
 
 def accuracy_grows(t: Sheet) -> None:
-    """Accuracy, clean and under FGSM, grows from each checkpoint to the next."""
-    p, arch, row, edir = t.p, t.arch, t.row, t.edir
-    epochs = list(p.epochs)
-    dirs = {e: edir("cifar10", e) for e in epochs}
+    """Row accuracy_grows: CIFAR-10 accuracy, clean and under FGSM, grows from each checkpoint to the next."""
+    epochs = list(t.p.epochs)
+    dirs = {e: t.edir("cifar10", e) for e in epochs}
     att = {e: read_csv(dirs[e] / "attack.csv") for e in epochs}
     have = [e for e in epochs if att[e] is not None]
     pending_ = sorted(set(epochs) - set(have))
@@ -151,7 +149,7 @@ def accuracy_grows(t: Sheet) -> None:
     notes = [n for _, n in clean + [x for f in fgsm.values() for x in f]]
     verdict, why = across_spaces(per_space)
     verdict = UNTESTABLE if len(epochs) < 2 else verdict if len(have) >= 2 else PENDING
-    row("accuracy_grows", None, f"cifar10/{arch} @{have}",
+    t.row("accuracy_grows", None, f"cifar10/{t.arch} @{have}",
         "every step between checkpoints significantly up, clean and at ε = 0.01 (one-sided McNemar on the same "
         "images, p < 0.05), significantly down at any: not reproduced; " + space_rule(spaces or ["pixel"]),
         verdict, note="; ".join(notes) + why + pending_note(pending_, verdict))

@@ -24,6 +24,7 @@ def reference(p: profiles.Profile) -> tuple[str, dict]:
     return arch, {10: e[0], 50: e[len(e) // 2], 100: e[-1]}
 
 
+# which number of the seed study (``seeds_summary.csv``) stands behind a claims-table row
 SEED_QUANTITIES = {"cifar10_clean_e100": ("cifar10", "clean_accuracy", "", "", 100),
                    "mnist_clean_e100": ("mnist", "clean_accuracy", "", "", 100),
                    "cifar10_fgsm_0.01_e100": ("cifar10", "fgsm_accuracy", "0.01", "pixel", 100),
@@ -56,13 +57,16 @@ def across_seeds(root: Path, p: profiles.Profile, arch: str, key: str | None) ->
 
 @dataclass
 class Sheet:
-    """The rows of the claims table, in the order they are added, and ``numbers``: each row's value by its id
-    (plus a few values the book quotes)."""
+    """The rows of the claims table, in the order they are added, and ``numbers``: each row's value by its id,
+    which :meth:`row` records, plus a few values the book quotes, which the row builders add directly (the FGSM
+    accuracies in normalized space, the filter's two accuracies, the mean drop accuracies)."""
     p: profiles.Profile
     root: Path
     pv: dict = field(default_factory=paper_values)
     rows: list = field(default_factory=list)
     numbers: dict = field(default_factory=dict)
+    arch: str = field(init=False)       # the arch standing in for the paper's ResNet-50 (:func:`reference`)
+    ep: dict = field(init=False)        # the epochs standing in for the paper's 10/50/100
 
     def __post_init__(self):
         self.arch, self.ep = reference(self.p)

@@ -47,70 +47,70 @@ def mean_drop_rule(dataset: str) -> str:
 
 
 def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
-    """The share of fragile kernels at the paper's epoch ``e`` for ``dataset``."""
-    pv, arch, ep, row, edir = t.pv, t.arch, t.ep, t.row, t.edir
-    meta_path = edir(dataset, ep[e]) / "meta.json"
+    """Row <dataset>_fraction_fragile_e<e>: the share of conv1's kernels that are fragile, at the epoch standing
+    in for the paper's ``e``."""
+    meta_path = t.edir(dataset, t.ep[e]) / "meta.json"
     meta = results.read_json(meta_path) if meta_path.exists() else None
-    model = f"{dataset}/{arch} @{ep[e]}"
+    model = f"{dataset}/{t.arch} @{t.ep[e]}"
     frac = 100 * meta["fraction_fragile"] if meta else None
-    row(f"{dataset}_fraction_fragile_e{e}", frac, model,
+    t.row(f"{dataset}_fraction_fragile_e{e}", frac, model,
         f"|ours − paper| ≤ {FRAGILE_MARGIN:g} points (the 64 kernels are the whole layer: no sampling interval)",
-        number_verdict(pv[f"{dataset}_fraction_fragile_e{e}"]["value"], frac, margin=FRAGILE_MARGIN),
+        number_verdict(t.pv[f"{dataset}_fraction_fragile_e{e}"]["value"], frac, margin=FRAGILE_MARGIN),
         note=f"{len(meta['fragile'])} of 64 kernels" if meta else "")
 
 
 def grows_with_depth(t: Sheet) -> None:
-    """Sec 5 counts the “influential” kernels of Fig 4: fragile at every checkpoint (the red circles)."""
-    p, row, edir = t.p, t.row, t.edir
-    epochs = list(p.epochs)
+    """Row fragile_grows_with_depth: more kernels fragile at every checkpoint (Fig 4's red circles, the ones Sec 5
+    counts as influential) in deeper networks, on CIFAR-10."""
+    epochs = list(t.p.epochs)
     persistent, n_fragile = {}, {}
-    for a in p.archs:
-        m = [edir("cifar10", e, a) / "meta.json" for e in epochs]
+    for a in t.p.archs:
+        m = [t.edir("cifar10", e, a) / "meta.json" for e in epochs]
         if all(x.exists() for x in m):
             sets = [set(results.read_json(x)["fragile"]) for x in m]
             persistent[a], n_fragile[a] = len(set.intersection(*sets)), sum(map(len, sets)) / len(sets)
-    if len(p.archs) >= 3 and len(persistent) >= 2:
-        by_depth = sorted(p.archs, key=lambda a: int(a[6:]))
+    if len(t.p.archs) >= 3 and len(persistent) >= 2:
+        by_depth = sorted(t.p.archs, key=lambda a: int(a[6:]))
         order = [a for a in by_depth if a in persistent]                  # landed, by depth
         vals = [persistent[a] for a in order]
         steps = [(b > a) - (b < a) for a, b in zip(vals, vals[1:])]
         missing = [a for a in by_depth if a not in persistent]
-        row("fragile_grows_with_depth", None, "cifar10/" + "→".join(order),
+        t.row("fragile_grows_with_depth", None, "cifar10/" + "→".join(order),
             DEPTH_RULE,
             all_up_so_far(steps, complete=not missing),
             note="fragile at every checkpoint: " + ", ".join(f"{a} {persistent[a]}" for a in order)
                  + "; mean # fragile per checkpoint: " + ", ".join(f"{a} {n_fragile[a]:.1f}" for a in order)
                  + (f" ({', '.join(missing)} pending)" if missing else ""))
     else:
-        row("fragile_grows_with_depth", None, "—", DEPTH_RULE, UNTESTABLE if len(p.archs) < 3 else PENDING,
+        t.row("fragile_grows_with_depth", None, "—", DEPTH_RULE, UNTESTABLE if len(t.p.archs) < 3 else PENDING,
             note="needs ResNet-18/50/101, each at every checkpoint" + (" (the paper profile has them)"
-                                                                      if len(p.archs) < 3 else ""))
+                                                                      if len(t.p.archs) < 3 else ""))
 
 
 def mean_drop(t: Sheet) -> None:
-    """Sec 5 says it of “models trained on” each data set: every arch with three checkpoints, the reference first."""
-    p, arch, row, edir, numbers = t.p, t.arch, t.row, t.edir, t.numbers
-    epochs = list(p.epochs)
+    """Rows mean_drop_cifar_saturates and mean_drop_mnist_rises_falls: the mean drop accuracy over the first three
+    checkpoints. Sec 5 says it of the models trained on each data set, so every arch is judged, the reference first."""
+    epochs = list(t.p.epochs)
     for dataset, key in (("cifar10", "mean_drop_cifar_saturates"), ("mnist", "mean_drop_mnist_rises_falls")):
         per_arch, rule = {}, mean_drop_rule(dataset) + " (needs three checkpoints)"
-        for a in [arch] + [x for x in p.archs if x != arch]:
-            metas = [results.read_json(edir(dataset, e, a) / "meta.json") for e in epochs
-                     if (edir(dataset, e, a) / "meta.json").exists()]
-            if a == arch:
-                numbers[f"{dataset}_mean_drop"] = [m["mean"] for m in metas]
+        for a in [t.arch] + [x for x in t.p.archs if x != t.arch]:
+            metas = [results.read_json(t.edir(dataset, e, a) / "meta.json") for e in epochs
+                     if (t.edir(dataset, e, a) / "meta.json").exists()]
+            if a == t.arch:
+                t.numbers[f"{dataset}_mean_drop"] = [m["mean"] for m in metas]
             if len(metas) >= 3:
                 per_arch[a] = mean_drop_verdict(dataset, metas)
         if not per_arch:
-            means = numbers[f"{dataset}_mean_drop"]
-            row(key, None, f"{dataset}/{arch} @{epochs}", rule, PENDING if len(epochs) >= 3 else UNTESTABLE,
+            means = t.numbers[f"{dataset}_mean_drop"]
+            t.row(key, None, f"{dataset}/{t.arch} @{epochs}", rule, PENDING if len(epochs) >= 3 else UNTESTABLE,
                 note="mean drop accuracy " + str([round(v, 2) for v in means]))
             continue
-        missing = [a for a in p.archs if a not in per_arch]
+        missing = [a for a in t.p.archs if a not in per_arch]
         rule = next(iter(per_arch.values()))[1] + (
             "; judged for every arch: reproduced only if reproduced for each, not reproduced if not for any (so "
-            "the row stays pending while an arch still to land could change it)" if len(p.archs) > 1 else "")
+            "the row stays pending while an arch still to land could change it)" if len(t.p.archs) > 1 else "")
         combined = stats.combine([v for v, _, _ in per_arch.values()])
-        row(key, None, f"{dataset}/{'+'.join(per_arch)} @{epochs}", rule,
+        t.row(key, None, f"{dataset}/{'+'.join(per_arch)} @{epochs}", rule,
             PENDING if missing and combined != NOT else combined,
-            note="; ".join((f"{a}: {v}, " if len(p.archs) > 1 else "") + n for a, (v, _, n) in per_arch.items())
+            note="; ".join((f"{a}: {v}, " if len(t.p.archs) > 1 else "") + n for a, (v, _, n) in per_arch.items())
                  + (f" ({', '.join(missing)} pending)" if missing else ""))

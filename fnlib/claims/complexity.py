@@ -9,19 +9,18 @@ from .sheet import Sheet
 
 
 def complexity(t: Sheet) -> None:
-    """A row per data set (the value, no verdict) and one for their order."""
-    p, row, root = t.p, t.row, t.root
+    """Rows csg_cifar10 and csg_mnist (the value, no verdict) and csg_order (CIFAR-10 the more complex)."""
     csg_means = {}
     for dataset in ("cifar10", "mnist"):
-        key, path = f"csg_{dataset}", root / dataset / p.archs[0] / "csg.json"
+        key, path = f"csg_{dataset}", t.root / dataset / t.p.archs[0] / "csg.json"
         if not path.exists():
-            row(key, None, "—", "—", PENDING, note="cited by the paper from Branchaud-Charron et al. (2019)")
+            t.row(key, None, "—", "—", PENDING, note="cited by the paper from Branchaud-Charron et al. (2019)")
             continue
         info = results.read_json(path)
         main = max(info["summary"], key=lambda r: r["dim"])         # stated in advance: the largest PCA dimension
         csg_means[dataset] = {r["dim"]: r for r in info["summary"]}
         lo, hi = main["low"], main["high"]
-        row(key, main["mean"], f"{dataset} training images ({info['params']['m']} per class per draw, from "
+        t.row(key, main["mean"], f"{dataset} training images ({info['params']['m']} per class per draw, from "
             f"{info['params']['n_images']:,})",
             f"no verdict on the value: it depends on the embedding (ours PCA-{main['dim']}, 95 % t interval over "
             f"{info['params']['resamples']} draws; the cited one t-SNE of autoencoder codes); the order of the data "
@@ -33,7 +32,7 @@ def complexity(t: Sheet) -> None:
         dims = sorted(set(csg_means["cifar10"]) & set(csg_means["mnist"]))
         above = [csg_means["cifar10"][d]["low"] > csg_means["mnist"][d]["high"] for d in dims]
         below = [csg_means["cifar10"][d]["high"] < csg_means["mnist"][d]["low"] for d in dims]
-        row("csg_order", None, "cifar10 vs mnist", "CIFAR-10's 95 % interval wholly above MNIST's at every embedding "
+        t.row("csg_order", None, "cifar10 vs mnist", "CIFAR-10's 95 % interval wholly above MNIST's at every embedding "
             "dimension; wholly below at any: not reproduced", PENDING if not dims else REPRODUCED if all(above)
             else NOT if any(below) else INCONCLUSIVE, item="CIFAR-10 is the more complex data set (CSG CIFAR-10 > MNIST, Sec 3.1)",
             paper="1.00 > 0.11", note=f"disjoint and above at {sum(above)} of {len(dims)} dimensions")

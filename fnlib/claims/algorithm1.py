@@ -13,13 +13,13 @@ TARGETING_MARGIN = 5.0    # points of the share of images attacking S
 
 
 def attacking_s(t: Sheet, dataset: str, e: int) -> None:
-    """The share of images attacking S at ε = 0.015, at the paper's epoch ``e`` for ``dataset``."""
-    pv, arch, ep, row, edir = t.pv, t.arch, t.ep, t.row, t.edir
-    model = f"{dataset}/{arch} @{ep[e]}"
-    tgt = read_csv(edir(dataset, ep[e]) / "targeting.csv")
+    """Row <dataset>_attacking_S_e<e>: the share of images whose FGSM perturbation attacks S at ε = 0.015, at the
+    epoch standing in for the paper's ``e``; judged in both ε spaces."""
+    model = f"{dataset}/{t.arch} @{t.ep[e]}"
+    tgt = read_csv(t.edir(dataset, t.ep[e]) / "targeting.csv")
     share, cnt, n = (value_at(tgt, 0.015, c, space="pixel") for c in ("percent", "fragile_count", "n"))
     ci = stats.wilson(cnt, int(n)) if n else None
-    paper = pv[f"{dataset}_attacking_S_e{e}"]["value"]
+    paper = t.pv[f"{dataset}_attacking_S_e{e}"]["value"]
     per, parts = {}, []
     for space in SPACES:
         sh, k, m = (value_at(tgt, 0.015, c, space=space) for c in ("percent", "fragile_count", "n"))
@@ -32,7 +32,7 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
                      + f": {per[space].split(' (')[0]}; over the whole grid (ε > 0) {pct(g.min())}"
                      + (f"–{pct(g.max())}" if g.max() > g.min() else "") + " %")
     verdict, why = across_spaces(per) if per else (PENDING, "")
-    row(f"{dataset}_attacking_S_e{e}", share, model,
+    t.row(f"{dataset}_attacking_S_e{e}", share, model,
         f"95 % Wilson interval inside paper ± {TARGETING_MARGIN:g} points; {space_rule(list(per))}", verdict,
         ci=ci, n=None if n is None else int(n),
         note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); ours and its "
@@ -40,15 +40,15 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
 
 
 def grows_with_eps(t: Sheet) -> None:
-    """At every checkpoint, the share attacking S is higher at the largest ε than at the smallest."""
-    p, arch, row, edir = t.p, t.arch, t.row, t.edir
-    epochs = list(p.epochs)
-    dirs = {e: edir("cifar10", e) for e in epochs}
+    """Row targeting_grows_with_eps: at every CIFAR-10 checkpoint, the share attacking S is higher at the largest ε
+    than at the smallest."""
+    epochs = list(t.p.epochs)
+    dirs = {e: t.edir("cifar10", e) for e in epochs}
     tg = {e: read_csv(dirs[e] / "targeting.csv") for e in epochs}
     landed = [e for e in epochs if tg[e] is not None]
     missing = sorted(set(epochs) - set(landed))
     spaces = [s for s in SPACES if landed and all((tg[e]["space"] == s).any() for e in landed)]
-    linear = p.layer in ("conv1", "bn1")     # then Algorithm 1 is flat in ε in normalized space by construction
+    linear = t.p.layer in ("conv1", "bn1")     # then Algorithm 1 is flat in ε in normalized space by construction
     spaces = [s for s in spaces if s == "pixel"] if linear else spaces
     per_space, notes = {}, []
     for space in spaces:
@@ -62,10 +62,10 @@ def grows_with_eps(t: Sheet) -> None:
                          f"({ {1: 'significantly higher', -1: 'significantly lower', 0: 'no significant change'}[grows[-1]] })")
         per_space[space] = all_up_so_far(grows, complete=not missing)
     verdict, why = across_spaces(per_space) if per_space else (PENDING, "")
-    row("targeting_grows_with_eps", None, f"cifar10/{arch} @{landed or epochs}",
+    t.row("targeting_grows_with_eps", None, f"cifar10/{t.arch} @{landed or epochs}",
         "at every epoch, % at the largest ε significantly above % at the smallest (two-proportion z-test); "
         "significantly below at any epoch: not reproduced; " + (
-            f"pixel space only: at a linear layer ({p.layer}) the share cannot move with ε in normalized space, where "
+            f"pixel space only: at a linear layer ({t.p.layer}) the share cannot move with ε in normalized space, where "
             "nothing clips the perturbation (methods), so the claim can hold only in pixel space" if linear
             else space_rule(spaces)),
         verdict, note="; ".join(notes) + why + (pending_note(missing, verdict, "a lower share at one epoch already decides "
@@ -73,11 +73,10 @@ def grows_with_eps(t: Sheet) -> None:
 
 
 def late_model_balanced(t: Sheet) -> None:
-    """The last checkpoint's share attacking S (small ε) is closer to 50 % than the first's."""
-    p, arch, row, edir = t.p, t.arch, t.row, t.edir
-    epochs = list(p.epochs)
-    tg = {e: read_csv(edir("cifar10", e) / "targeting.csv") for e in (epochs[0], epochs[-1])}
-    first, last = epochs[0], epochs[-1]
+    """Row late_model_balanced: on CIFAR-10, the last checkpoint's share attacking S (small ε) is closer to 50 %
+    than the first's."""
+    first, last = t.p.epochs[0], t.p.epochs[-1]
+    tg = {e: read_csv(t.edir("cifar10", e) / "targeting.csv") for e in (first, last)}
     per, parts = {}, []
     for space in SPACES if tg[first] is not None and tg[last] is not None and first != last else ():
         shares = []
@@ -94,6 +93,6 @@ def late_model_balanced(t: Sheet) -> None:
     verdict, why = across_spaces(per) if per else (PENDING, "")
     note = ("% attacking S averaged over ε ≤ 1e-3 (n = images): " + "; ".join(parts) + why) if per else \
         "needs the first and last checkpoint"
-    row("late_model_balanced", None, f"cifar10/{arch} @{first} vs @{last}",
+    t.row("late_model_balanced", None, f"cifar10/{t.arch} @{first} vs @{last}",
         "the last epoch's 95 % interval lies wholly closer to 50 % than the first epoch's; " + space_rule(list(per)),
         verdict, note=note)
