@@ -542,6 +542,10 @@ def _summarize(profile: str, log) -> None:
     (a stale summary.json was committed that way once). A failure is logged, never fatal: the results are safe
     and ``python -m fnlib summary`` rebuilds it."""
     import subprocess
+    from .summary import has_results, results_root
+    if not has_results(results_root(profile)):
+        log(f"(no summary yet: no results of profile {profile} under {results_root(profile)})")
+        return
     try:            # it reads CSV and JSON files only: seconds; a hang must not stall a run of many hours
         done = subprocess.run([sys.executable, "-m", "fnlib", "summary", "--profile", profile],
                               cwd=results.PROJECT_ROOT, capture_output=True, text=True, timeout=SUMMARY_TIMEOUT)
@@ -549,11 +553,7 @@ def _summarize(profile: str, log) -> None:
         log(f"warning: summary.json of {profile} was NOT rebuilt (no answer in {SUMMARY_TIMEOUT} s); "
             f"run: python -m fnlib summary --profile {profile}")
         return
-    if done.returncode == 0:
-        return
-    why = (done.stderr.strip() or done.stdout.strip()).splitlines()
-    if done.returncode == 2 and why and why[-1].startswith("error: no results"):     # nothing has landed yet
-        log(f"(no summary yet: {why[-1][len('error: '):]})")
-    else:
+    if done.returncode != 0:
+        why = (done.stderr.strip() or done.stdout.strip()).splitlines()
         log(f"warning: summary.json of {profile} was NOT rebuilt (exit {done.returncode}): "
             + " | ".join(why[-5:]) + f"; fix it and run: python -m fnlib summary --profile {profile}")

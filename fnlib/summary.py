@@ -29,8 +29,8 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     """The summary of ``profile`` (with ``overrides`` of its settings, as ``profiles.get`` takes them) from the
     results under ``root`` (default ``results/<profile>/``); writes ``summary.json`` there."""
     p = profiles.get(profile, **overrides)
-    root = Path(root) if root else results.work_root() / "results" / profile
-    if not any(root.glob("*/*/e*/*.csv")):
+    root = Path(root) if root else results_root(profile)
+    if not has_results(root):
         raise FileNotFoundError(f"no results of profile {profile} under {root}; nothing written. Make them with: "
                                 f"python -m fnlib run --profile {profile}")
     t = Sheet(p, root)
@@ -54,6 +54,15 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
            "provenance": provenance}
     results.write_json(out, root / "summary.json")
     return out
+
+
+def results_root(profile: str) -> Path:
+    return results.work_root() / "results" / profile
+
+
+def has_results(root: Path) -> bool:
+    """Whether any checkpoint's results file has landed under ``root``: what :func:`build` needs to start."""
+    return any(Path(root).glob("*/*/e*/*.csv"))
 
 
 def flag_mixed(rows: list[dict], provenance: dict) -> None:

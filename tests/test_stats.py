@@ -475,6 +475,13 @@ def test_across_seeds_is_reported_beside_the_row(tmp_path):
     assert rows["mnist_fraction_fragile_e10"]["seeds"] == "40.00 [30.00, 50.00] (3 seeds, range 35.00–45.00)"
     assert rows["filter_improves_robustness"]["seeds"] == "0.50 [-1.00, 2.00] (3 seeds, range 0.00–1.00)"
     assert rows["cifar10_clean_e100"]["seeds"] is None                          # no cifar10 seed study written
+    # each data set's row reads its own table (they are read once per build, by data set)
+    results.write_csv([{"epoch": e, "quantity": "fraction_fragile", "epsilon": "", "space": "", "seeds": 2,
+                        "mean": 10.0 + e, "low": 5.0, "high": 15.0, "min": 9.0, "max": 11.0} for e in (1, 3)],
+                      tmp_path / "quick" / "cifar10" / "resnet18" / "seeds_summary.csv")
+    rows = build(tmp_path)
+    assert rows["cifar10_fraction_fragile_e50"]["seeds"] == "13.00 [5.00, 15.00] (2 seeds, range 9.00–11.00)"
+    assert rows["mnist_fraction_fragile_e10"]["seeds"] == "40.00 [30.00, 50.00] (3 seeds, range 35.00–45.00)"
 
 
 def test_tally_counts_verdicts_with_and_without_reasons():

@@ -3,6 +3,8 @@ FGSM; beyond the paper, the filtered model under other attacks and against Step 
 statistics recomputed without the filter)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -58,18 +60,18 @@ def rows(t: Sheet) -> None:
     edir = t.edir("mnist", t.ep[10])
     rob = read_csv(edir / "robustness.csv")
     bn_only = bn_alone(rob, t.p.filter_eps)
-    paper_rows(t, read_csv(edir / "defence.csv"), bn_only)
+    paper_rows(t, edir, read_csv(edir / "defence.csv"), bn_only)
     beyond_rows(t, rob, bn_only)
 
 
-def paper_rows(t: Sheet, dfn: pd.DataFrame | None, bn_only: str) -> None:
+def paper_rows(t: Sheet, edir: Path, dfn: pd.DataFrame | None, bn_only: str) -> None:
     """Rows filter_lowers_targeting (fewer images attack S) and filter_improves_robustness (higher FGSM accuracy,
     eq 2), from the filter step's ``defence.csv``."""
     if dfn is not None:
         o = dfn[dfn["model"] == "original"].set_index("epsilon")
         f = dfn[dfn["model"] == "filtered"].set_index("epsilon")
         pos = [e for e in o.index if e > 0]          # at ε = 0 nothing is perturbed: both are 0 % by definition
-        ns = o["n"] if "n" in o else pd.Series(n_images(t.edir("mnist", t.ep[10]), "targeting") or 0, index=o.index)
+        ns = o["n"] if "n" in o else pd.Series(n_images(edir, "targeting") or 0, index=o.index)
         cnt = lambda d, e: d.loc[e, "targeting_count"] if "targeting_count" in d else d.loc[e, "targeting_percent"] * ns[e] / 100  # noqa: E731
         dirs_ = [stats.direction(stats.proportion_greater(cnt(o, e), ns[e], cnt(f, e), ns[e]),
                                  stats.proportion_greater(cnt(f, e), ns[e], cnt(o, e), ns[e])) for e in pos]
@@ -89,7 +91,7 @@ def paper_rows(t: Sheet, dfn: pd.DataFrame | None, bn_only: str) -> None:
             p_up, p_down = stats.mcnemar_greater(of, oo), stats.mcnemar_greater(oo, of)
             verdict = gain_verdict(of, oo, p_up, p_down)
             test = f"McNemar: {of} images right only when filtered, {oo} only when original, p = {min(p_up, p_down):.3g}"
-            n_pairs = value_at(dfn, 0.015, "n", model="original") if "n" in dfn else n_images(t.edir("mnist", t.ep[10]), "targeting")
+            n_pairs = value_at(dfn, 0.015, "n", model="original") if "n" in dfn else n_images(edir, "targeting")
             if n_pairs:
                 n_pairs = int(n_pairs)
                 gain, gain_ci = 100 * (of - oo) / n_pairs, paired_gain_interval(of, oo, n_pairs)

@@ -36,15 +36,19 @@ SEED_QUANTITIES = {"cifar10_clean_e100": ("cifar10", "clean_accuracy", "", "", 1
                    "filter_improves_robustness": ("mnist", "filter_gain", "0.015", "pixel", 10)}
 
 
-def across_seeds(root: Path, p: profiles.Profile, arch: str, key: str | None) -> str | None:
-    """'mean [t interval] (n seeds)' of the seed study for a row, when the profile has one and it has landed."""
+def across_seeds(tables: dict, root: Path, p: profiles.Profile, arch: str, key: str | None) -> str | None:
+    """'mean [t interval] (n seeds)' of the seed study for a row, when the profile has one and it has landed.
+    ``tables`` keeps each data set's ``seeds_summary.csv`` (or None, if it has not landed) once read."""
     if key is None or key not in SEED_QUANTITIES or not p.seeds:
         return None
     dataset, quantity, eps, space, paper_epoch = SEED_QUANTITIES[key]
-    path = root / dataset / arch / "seeds_summary.csv"
-    if not path.exists():
+    if dataset not in tables:
+        path = root / dataset / arch / "seeds_summary.csv"
+        tables[dataset] = (pd.read_csv(path, keep_default_na=False, dtype={"epsilon": str}) if path.exists()
+                           else None)
+    df = tables[dataset]
+    if df is None:
         return None
-    df = pd.read_csv(path, keep_default_na=False, dtype={"epsilon": str})
     epoch = reference(p)[1][paper_epoch]
     hit = df[(df["quantity"] == quantity) & (df["epoch"] == epoch) & (df["space"] == space)
              & (df["epsilon"].map(lambda e: e == eps or (e != "" and eps != "" and float(e) == float(eps))))]
@@ -67,6 +71,7 @@ class Sheet:
     numbers: dict = field(default_factory=dict)
     arch: str = field(init=False)       # the arch standing in for the paper's ResNet-50 (:func:`reference`)
     ep: dict = field(init=False)        # the epochs standing in for the paper's 10/50/100
+    seed_tables: dict = field(default_factory=dict, repr=False)     # read once per build (:func:`across_seeds`)
 
     def __post_init__(self):
         self.arch, self.ep = reference(self.p)
@@ -86,4 +91,4 @@ class Sheet:
                           "paper": paper, "ours": None if ours is None else round(ours, 2), "ci": None if ci is None
                           else [round(ci[0], 2), round(ci[1], 2)], "n": n, "model": model, "rule": rule,
                           "verdict": verdict, "note": note,
-                          "seeds": across_seeds(self.root, self.p, self.arch, seeds or key)})
+                          "seeds": across_seeds(self.seed_tables, self.root, self.p, self.arch, seeds or key)})
