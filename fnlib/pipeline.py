@@ -22,6 +22,7 @@ import fcntl
 import functools
 import hashlib
 import inspect
+import itertools
 import json
 import os
 import shutil
@@ -108,6 +109,7 @@ class Task:
     overrides: dict = field(default_factory=dict)
     weights: str = ""          # identity key of the training run whose checkpoint e<epoch> this task reads
     key: str = ""
+    inputs: str = ""           # the key without the training's name: notebook, code, settings, upstream inputs
 
     @property
     def name(self) -> str:
@@ -172,6 +174,8 @@ def plan(profile: str, overrides: dict | None = None) -> list[Task]:
         where = {k: v for k, v in t.parameters.items() if k != "overrides"}   # the overrides it reads are in values
         weights = "" if t.step == "csg" else t.weights          # CSG reads the data only, never the weights
         t.key = _digest(t.notebook.read_bytes(), code[t.step], values, where, weights, upstream)
+        t.inputs = _digest(t.notebook.read_bytes(), code[t.step], values, where,
+                           [d.inputs for d in t.deps if d.step != "train"])
     # breadth first over checkpoints: every data set's epoch-10 results land before any run trains on to 50
     return sorted(tasks, key=lambda t: (p.archs.index(t.arch), t.epoch, p.datasets.index(t.dataset), ORDER[t.step]))
 
@@ -367,13 +371,21 @@ def execute(t: Task, stream: bool = True) -> float:
     retitle(stage, t)
     t.output.parent.mkdir(parents=True, exist_ok=True)
     os.replace(stage, t.output)
+    record(t, seconds)
+    return seconds
+
+
+def record(t: Task, seconds: float) -> None:
+    """Enter ``t``, just run, in its run's ledger ``steps.json``: its key and run time; for an analysis the
+    ``inputs`` it was made from (:func:`reusable`); the digest of the weights it read or made."""
     ledger = _ledger(t)
     ledger[t.name] = {"key": t.key, "seconds": round(seconds, 1)}
+    if analyses_weights(t):
+        ledger[t.name]["inputs"] = t.inputs
     if t.step != "csg" and t.checkpoint().exists():    # what the analyses read, or what training made
         with contextlib.suppress(Exception):        # the notebook read it; a digest failure only costs the check
             ledger[t.name]["weights"] = weights_digest(t.checkpoint())
     results.write_json(ledger, ledger_path(t))
-    return seconds
 
 
 def retitle(path: Path, t: Task) -> None:
@@ -392,6 +404,42 @@ def retitle(path: Path, t: Task) -> None:
 def _read_weights(t: Task) -> str | None:
     """The digest of the weights ``t``'s committed results read, as its ledger entry recorded it."""
     return _ledger(t).get(t.name, {}).get("weights")
+
+
+def reusable(t: Task, rerun: list[Task]) -> bool:
+    """Whether ``t``'s results, stale by key, stand as they are: they were made under another training's name
+    (its identity key: the training code or recipe changed) from the very weights now on disk (same digest),
+    nothing else they read has changed (same ``inputs``), and no step they read from runs again (``rerun``).
+    A retraining that gives its weights back bit for bit — after an edit of the training code that changes
+    no number, say — thus leaves its analyses valid. Results from before ``inputs`` was recorded never are."""
+    if not analyses_weights(t) or any(d in rerun for d in t.deps):
+        return False
+    if not (landed(t) and t.output.exists() and t.checkpoint().exists()):
+        return False
+    entry = _ledger(t).get(t.name, {})
+    return bool(entry.get("weights")) and entry.get("inputs") == t.inputs and not weights_changed(t, entry)
+
+
+def keep(stale: list[Task]) -> list[Task]:
+    """The tasks of ``stale`` (in run order, so a step comes after those it reads) that are :func:`reusable`."""
+    kept: list[Task] = []
+    for t in stale:
+        if reusable(t, [u for u in stale if u is not t and u not in kept]):
+            kept.append(t)
+    return kept
+
+
+def adopt(kept: list[Task], log) -> None:
+    """Record the keys of ``kept`` (:func:`keep`) as those of their results, and say so."""
+    for t in kept:
+        ledger = _ledger(t)
+        ledger[t.name]["key"] = t.key
+        results.write_json(ledger, ledger_path(t))
+    for (dataset, arch), group in itertools.groupby(kept, key=lambda t: (t.dataset, t.arch)):
+        group = list(group)
+        log(f"{dataset}/{arch}: {len(group)} analyses kept (" + ", ".join(t.name for t in group) + "): they read the "
+            "weights now on disk, bit for bit, and nothing else they read has changed; only the training's "
+            "identity (its code or recipe) is new")
 
 
 def remade_stages(tasks: list[Task], stale: list[Task]) -> list[Task]:
@@ -462,6 +510,8 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     every = plan(profile, overrides)
     tasks = select(every, only, step, p)
     stale = [t for t in tasks if force or not is_current(t)]
+    kept = [] if force else keep(stale)
+    stale = [t for t in stale if t not in kept]
     remade = remade_stages(tasks, stale)
     stale += remade
     stale.sort(key=lambda t: tasks.index(t))
@@ -472,6 +522,9 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
 
     def to_wipe() -> frozenset:     # those still to delete (for the time-left estimate)
         return frozenset(t.weights for t in stale if force and t.step == "train") - wiped
+    if kept and dry_run:
+        log(f"would keep {len(kept)} analyses, made under another training's name from the weights now on disk: "
+            + ", ".join(f"{t.dataset}/{t.arch} {t.name}" for t in kept))
     if stale:
         log(eta_line(stale, to_wipe()))
     for t in remade:
@@ -485,6 +538,8 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     # two runs of one profile would write the same checkpoints
     with contextlib.nullcontext() if dry_run else exclusive(profile):
         timings, failed = {}, []
+        if kept and not dry_run:
+            adopt(kept, log)
         for i, t in enumerate(stale, 1):
             label = f"[{i}/{len(stale)}] {t.dataset}/{t.arch} {t.name}"
             if dry_run:
@@ -516,12 +571,17 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                         f"their committed analyses read, or those recorded no weights: {len(again)} task(s) "
                         f"queued again")
                     stale[i:] = sorted(stale[i:] + again, key=tasks.index)
+                kept = keep([u for u in stale[i:] if u.weights == t.weights])
+                if kept:
+                    adopt(kept, log)
+                    stale[i:] = [u for u in stale[i:] if u not in kept]
                 outside = [u for u in every if u not in tasks and u.weights == t.weights and analyses_weights(u)
-                           and landed(u) and not is_current(u)]
+                           and landed(u) and u.checkpoint().exists() and not is_current(u)
+                           and not reusable(u, [])]
                 if outside:
                     log(f"  {len(outside)} committed analyses outside this selection ("
                         + ", ".join(sorted({u.name for u in outside})) + ") read other weights than those now on "
-                        f"disk: run again without --step/--only to redo them")
+                        "disk: run again without --step/--only to redo them")
             log(f"✓ {label} ({seconds:.0f} s); " + (eta_line(stale[i:], to_wipe()) if i < len(stale) else "last task"))
             _summarize(profile, log)
         if not dry_run and not stale:

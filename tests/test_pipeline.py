@@ -254,11 +254,7 @@ def _land(t):
     for f in [t.output, *t.outputs()]:
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("{}" if f.suffix == ".json" else "x")
-    ledger = pipeline._ledger(t)
-    ledger[t.name] = {"key": t.key, "seconds": 1.0}
-    if t.step != "csg" and t.checkpoint().exists():
-        ledger[t.name]["weights"] = pipeline.weights_digest(t.checkpoint())
-    pipeline.ledger_path(t).write_text(json.dumps(ledger))
+    pipeline.record(t, 1.0)
 
 
 def test_analyses_of_a_remade_checkpoint_are_stale(tmp_path, monkeypatch):
@@ -336,7 +332,7 @@ def test_a_lost_checkpoint_remakes_every_stage_in_order(tmp_path, monkeypatch):
         machine["weights"] += 10                                   # another CPU: a sibling network
         ledger = json.loads((run_dir / "steps.json").read_text())
         if stale_task:
-            ledger[stale_task]["key"] = "edited"                  # e.g. its code changed
+            ledger[stale_task].update(key="edited", inputs="edited")   # e.g. its code changed
         (run_dir / "steps.json").write_text(json.dumps(ledger))
         ran.clear(), logs.clear()
         pipeline.run("smoke", log=logs.append, **sel)
@@ -362,7 +358,7 @@ def test_a_lost_checkpoint_remakes_every_stage_in_order(tmp_path, monkeypatch):
     pipeline.run("smoke", only="mnist/resnet18", step=["train", "rank"], force=False, log=logs.append)
     assert ran == []                                               # nothing stale in the selection
     ledger = json.loads((run_dir / "steps.json").read_text())
-    ledger["02_rank_kernels_e2"]["key"] = "edited"
+    ledger["02_rank_kernels_e2"].update(key="edited", inputs="edited")
     (run_dir / "steps.json").write_text(json.dumps(ledger))
     pipeline.run("smoke", only="mnist/resnet18", step=["train", "rank"], log=logs.append)
     assert ran == ["01_train_e1", "02_rank_kernels_e1", "01_train_e2", "02_rank_kernels_e2"]
@@ -370,3 +366,72 @@ def test_a_lost_checkpoint_remakes_every_stage_in_order(tmp_path, monkeypatch):
     assert lineage.problems(run_dir) == ["the epoch-1 analyses read 2 different sets of weights: 02_rank_kernels; "
                                          "03_attack", "the epoch-2 analyses read 2 different sets of weights: "
                                          "02_rank_kernels; 03_attack"]
+
+
+def test_a_retraining_that_gives_the_weights_back_keeps_their_analyses(tmp_path, monkeypatch):
+    """An edit of the training code that changes no number gives the training a new identity, so it trains
+    again, but the same weights bit for bit: the analyses that read them, with nothing else they read changed,
+    are kept (re-keyed, not re-run). Other weights, an analysis whose own inputs changed, or one whose upstream
+    step runs again, are re-run."""
+    from fnlib import train as train_mod
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    sel = dict(only="mnist/resnet18", step=["train", "rank", "attack", "algorithm1"])
+    machine = {"weights": 1.0, "code": "original"}
+    monkeypatch.setattr(train_mod, "code_digest", lambda: machine["code"])
+
+    def fake_execute(t, stream=True):
+        ran.append(t.name)
+        if t.step == "train":
+            for e in (1, 2):
+                if e <= t.epoch:
+                    _fake_checkpoint(t.checkpoint().with_name(f"e{e}.pt"), machine["weights"] + e)
+        _land(t)
+        return 0.0
+    monkeypatch.setattr(pipeline, "execute", fake_execute)
+    monkeypatch.setattr(pipeline, "_summarize", lambda *a: None)
+    ran, logs = [], []
+
+    def run(**kw):
+        ran.clear(), logs.clear()
+        pipeline.run("smoke", log=logs.append, **{**sel, **kw})
+    analyses = ["02_rank_kernels_e1", "03_attack_e1", "05_algorithm1_e1",
+                "02_rank_kernels_e2", "03_attack_e2", "05_algorithm1_e2"]
+    run()
+    assert ran == ["01_train_e1", *analyses[:3], "01_train_e2", *analyses[3:]]
+    run_dir = results.run_dir("smoke", "mnist", "resnet18")
+    ledger = lambda: json.loads((run_dir / "steps.json").read_text())   # noqa: E731
+    # the training code changes, its numbers do not: trains again, keeps every analysis, re-keyed
+    machine["code"] = "comment edited"
+    run()
+    assert ran == ["01_train_e1", "01_train_e2"], ran
+    assert sum("analyses kept" in line for line in logs) == 2, logs
+    keys = {t.name: t.key for t in pipeline.select(pipeline.plan("smoke"), sel["only"], sel["step"], None)}
+    assert all(ledger()[a]["key"] == keys[a] for a in analyses)
+    run()
+    assert ran == []                                                 # current now, also on a fresh clone
+    # trained elsewhere under a new identity: other weights, every analysis runs again
+    machine.update(code="edited again", weights=11.0)
+    run()
+    assert ran == ["01_train_e1", *analyses[:3], "01_train_e2", *analyses[3:]]
+    # the weights come back, but attack's own code changed and rank's results are gone: those two run again,
+    # and Algorithm 1, which reads rank's results, with them
+    machine["code"] = "and again"
+    led = ledger()
+    led["03_attack_e1"]["inputs"] = "its code changed"
+    (run_dir / "steps.json").write_text(json.dumps(led))
+    (run_dir / "e2" / "kernel_drop.csv").unlink()
+    run()
+    assert ran == ["01_train_e1", "03_attack_e1", "01_train_e2", "02_rank_kernels_e2", "05_algorithm1_e2"], ran
+    # training alone first (as a run stopped after a training stage leaves it): the next run keeps the analyses
+    # at once, and a dry run says it would; an analysis outside --step is not reported as reading other weights
+    machine["code"] = "once more"
+    run(step=["train"])
+    assert ran == ["01_train_e1", "01_train_e2"] and not any("outside this selection" in line for line in logs), \
+        "\n".join(logs)
+    run(dry_run=True)
+    assert ran == [] and any(line.startswith("would keep 6 analyses") for line in logs), logs
+    run()
+    assert ran == [] and any("6 analyses kept" in line for line in logs), logs
+    results_before = {a: ledger()[a] for a in analyses}
+    run()
+    assert ran == [] and {a: ledger()[a] for a in analyses} == results_before
