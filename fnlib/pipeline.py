@@ -144,11 +144,17 @@ def _digest(*parts) -> str:
     return h.hexdigest()[:20]
 
 
+def _torch_version() -> str:
+    import torch
+    return torch.__version__.split("+")[0]
+
+
 def plan(profile: str, overrides: dict | None = None) -> list[Task]:
     """Tasks in run order (arch, then epoch, then data set; training stage first), keys filled in."""
     overrides = dict(overrides or {})
     p = profiles.get(profile, **overrides)
     code = {s: code_hash(s) for s in STEPS}
+    torch_version = _torch_version()        # in the training's identity, so in every key; in ``inputs`` too
     tasks = []
     for dataset, arch in p.runs():
         weights = steps.Step(profile, dataset, arch, overrides=overrides).ckpt_dir().name
@@ -174,7 +180,7 @@ def plan(profile: str, overrides: dict | None = None) -> list[Task]:
         where = {k: v for k, v in t.parameters.items() if k != "overrides"}   # the overrides it reads are in values
         weights = "" if t.step == "csg" else t.weights          # CSG reads the data only, never the weights
         t.key = _digest(t.notebook.read_bytes(), code[t.step], values, where, weights, upstream)
-        t.inputs = _digest(t.notebook.read_bytes(), code[t.step], values, where,
+        t.inputs = _digest(t.notebook.read_bytes(), code[t.step], values, where, torch_version,
                            [d.inputs for d in t.deps if d.step != "train"])
     # breadth first over checkpoints: every data set's epoch-10 results land before any run trains on to 50
     return sorted(tasks, key=lambda t: (p.archs.index(t.arch), t.epoch, p.datasets.index(t.dataset), ORDER[t.step]))
@@ -406,13 +412,14 @@ def _read_weights(t: Task) -> str | None:
     return _ledger(t).get(t.name, {}).get("weights")
 
 
-def reusable(t: Task, rerun: list[Task]) -> bool:
+def reusable(t: Task, kept: list[Task]) -> bool:
     """Whether ``t``'s results, stale by key, stand as they are: they were made under another training's name
     (its identity key: the training code or recipe changed) from the very weights now on disk (same digest),
-    nothing else they read has changed (same ``inputs``), and no step they read from runs again (``rerun``).
-    A retraining that gives its weights back bit for bit — after an edit of the training code that changes
-    no number, say — thus leaves its analyses valid. Results from before ``inputs`` was recorded never are."""
-    if not analyses_weights(t) or any(d in rerun for d in t.deps):
+    nothing else they read has changed (same ``inputs``, which include the torch version), and every step
+    they read from is current or ``kept`` (none runs again, in this selection or out of it). A retraining that
+    gives its weights back bit for bit — after an edit of the training code that changes no number, say —
+    thus leaves its analyses valid. Results from before ``inputs`` was recorded never are."""
+    if not analyses_weights(t) or not all(d in kept or is_current(d) for d in t.deps):
         return False
     if not (landed(t) and t.output.exists() and t.checkpoint().exists()):
         return False
@@ -424,7 +431,7 @@ def keep(stale: list[Task]) -> list[Task]:
     """The tasks of ``stale`` (in run order, so a step comes after those it reads) that are :func:`reusable`."""
     kept: list[Task] = []
     for t in stale:
-        if reusable(t, [u for u in stale if u is not t and u not in kept]):
+        if reusable(t, kept):
             kept.append(t)
     return kept
 
@@ -433,13 +440,13 @@ def adopt(kept: list[Task], log) -> None:
     """Record the keys of ``kept`` (:func:`keep`) as those of their results, and say so."""
     for t in kept:
         ledger = _ledger(t)
-        ledger[t.name]["key"] = t.key
+        ledger[t.name] = dict(ledger.get(t.name, {}), key=t.key)
         results.write_json(ledger, ledger_path(t))
     for (dataset, arch), group in itertools.groupby(kept, key=lambda t: (t.dataset, t.arch)):
         group = list(group)
         log(f"{dataset}/{arch}: {len(group)} analyses kept (" + ", ".join(t.name for t in group) + "): they read the "
             "weights now on disk, bit for bit, and nothing else they read has changed; only the training's "
-            "identity (its code or recipe) is new")
+            "identity is new")
 
 
 def remade_stages(tasks: list[Task], stale: list[Task]) -> list[Task]:
@@ -525,6 +532,10 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     if kept and dry_run:
         log(f"would keep {len(kept)} analyses, made under another training's name from the weights now on disk: "
             + ", ".join(f"{t.dataset}/{t.arch} {t.name}" for t in kept))
+    if dry_run and any(t.step == "train" for t in stale) and any(
+            analyses_weights(t) and landed(t) and _ledger(t).get(t.name, {}).get("inputs") for t in stale):
+        log("(an analysis of a checkpoint still to train is kept instead of run again if the training gives "
+            "back the weights it read, bit for bit: decided after training)")
     if stale:
         log(eta_line(stale, to_wipe()))
     for t in remade:
@@ -571,13 +582,14 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                         f"their committed analyses read, or those recorded no weights: {len(again)} task(s) "
                         f"queued again")
                     stale[i:] = sorted(stale[i:] + again, key=tasks.index)
-                kept = keep([u for u in stale[i:] if u.weights == t.weights])
+                kept = [] if force else keep([u for u in stale[i:] if u.weights == t.weights])
                 if kept:
                     adopt(kept, log)
                     stale[i:] = [u for u in stale[i:] if u not in kept]
                 outside = [u for u in every if u not in tasks and u.weights == t.weights and analyses_weights(u)
-                           and landed(u) and u.checkpoint().exists() and not is_current(u)
-                           and not reusable(u, [])]
+                           and landed(u) and u.checkpoint().exists() and not is_current(u)]
+                same = keep(outside)                    # same weights: kept by the next full run
+                outside = [u for u in outside if u not in same]
                 if outside:
                     log(f"  {len(outside)} committed analyses outside this selection ("
                         + ", ".join(sorted({u.name for u in outside})) + ") read other weights than those now on "

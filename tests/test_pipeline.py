@@ -435,3 +435,17 @@ def test_a_retraining_that_gives_the_weights_back_keeps_their_analyses(tmp_path,
     results_before = {a: ledger()[a] for a in analyses}
     run()
     assert ran == [] and {a: ledger()[a] for a in analyses} == results_before
+    # --force keeps nothing: every selected task runs again
+    run(force=True)
+    assert ran == ["01_train_e1", *analyses[:3], "01_train_e2", *analyses[3:]]
+    # a new torch: the same weights, but the analyses are computed by other code, so they run again
+    machine["code"] = "torch upgraded"
+    monkeypatch.setattr(pipeline, "_torch_version", lambda: "99.0")
+    run()
+    assert ran == ["01_train_e1", *analyses[:3], "01_train_e2", *analyses[3:]]
+    # an analysis whose upstream step is stale and outside the selection is not kept: after a new identity,
+    # --step algorithm1 runs Algorithm 1 again rather than trust rank's results, stale by key
+    machine["code"] = "selection"
+    run(step=["train"])
+    run(step=["algorithm1"])
+    assert ran == ["05_algorithm1_e1", "05_algorithm1_e2"], ran
