@@ -145,10 +145,20 @@ def where_computed() -> str:
                      + "".join(f"; **mixed**: {m}" for m in info.get("mixed") or [])
                      + "".join(f" (the epoch-{e} results were computed on {o})"
                                for e, o in (info.get("mixed_origin") or {}).items())
+                     + elsewhere(info, where)
                      + (f" (`python -m fnlib run --profile {PROFILE} --only {dataset}/{arch}` redoes them on the "
                         f"machine that holds its checkpoints; elsewhere add `--force`, which trains it again)"
                         if info.get("mixed") else ""))
     return "Where each run was computed:\n\n" + "\n".join(lines) if lines else ""
+
+
+def elsewhere(info: dict, where: str) -> str:
+    """'; the epoch-10 analyses ran on …' for the checkpoints of a run whose analyses were computed on another
+    processor than its training (kept when a retraining gave the same weights back); '' otherwise."""
+    mixed = {str(e) for e in info.get("mixed_origin") or {}}        # already named, with their training
+    other = {str(e): procs for e, procs in (info.get("analysed_on") or {}).items()
+             if str(e) not in mixed and set(procs) - set(where.split(", "))}
+    return "".join(f"; the epoch-{e} analyses ran on {', '.join(procs)}" for e, procs in other.items())
 
 
 def step_times() -> pd.DataFrame | None:

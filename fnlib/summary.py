@@ -97,9 +97,23 @@ def _provenance(root: Path) -> dict:
             "cpus": sorted({s.get("cpu", "?") for s in info.get("sessions", [])}),
             # how the convolutions' weight gradients were computed (fnlib.convgrad; "torch" before it existed)
             "weight_grads": sorted({s.get("conv_weight_grad", "torch") for s in info.get("sessions", [])}),
+            "analysed_on": _analysed_on(f.parent),
             "mixed": (mixed := lineage.problems(f.parent)),
             "mixed_origin": {e: _origin(f.parent / f"e{e}") for e in sorted(
                 {int(x) for m in mixed for x in re.findall(r"epoch-(\d+)", m)}) if _origin(f.parent / f"e{e}")}}
+    return out
+
+
+def _analysed_on(run: Path) -> dict:
+    """``{epoch: [processors]}``: where each checkpoint's analyses were computed, as their JSON files record it.
+    Usually the training's machine; not when a retraining gave the same weights back and the pipeline kept the
+    analyses made elsewhere (:func:`fnlib.pipeline.reusable`)."""
+    out = {}
+    for edir in sorted(run.glob("e*"), key=lambda d: int(d.name[1:]) if d.name[1:].isdigit() else -1):
+        found = {prov.get("gpu") or prov.get("cpu") or "?" for path in sorted(edir.glob("*.json"))
+                 if (prov := results.read_json(path).get("provenance"))}
+        if found and edir.name[1:].isdigit():
+            out[int(edir.name[1:])] = sorted(found)
     return out
 
 

@@ -178,6 +178,7 @@ def test_a_mixed_run_is_flagged_in_the_rows_that_read_it(tmp_path):
                        root / "e3" / "meta.json")
     out = summary.build("quick", root=tmp_path / "a" / "quick")
     assert out["provenance"]["cifar10/resnet18"]["mixed_origin"] == {3: "Some CPU, git commit abc1234, 2026-12-02"}
+    assert out["provenance"]["cifar10/resnet18"]["analysed_on"] == {3: ["Some CPU"]}     # the others record none
     rows = {r["id"]: r for r in out["rows"]}
     flagged = sorted(k for k, r in rows.items() if r["note"].startswith("mixed trainings, cifar10/resnet18: the epoch-3"))
     assert "accuracy_grows" in flagged and "targeting_grows_with_eps" in flagged, flagged
