@@ -249,6 +249,23 @@ def _fake_checkpoint(path, value):
     torch.save({"model": {"conv1.weight": torch.full((2, 3), float(value))}, "meta": {"epoch": 1}}, path)
 
 
+def _fake_execute(monkeypatch, machine, ran, keep_existing=False):
+    """Stand-in for pipeline.execute: every task lands placeholder outputs and its name goes to ``ran``; a training
+    stage saves checkpoints e1..e<epoch> (smoke: epochs 1, 2) with weights ``machine["weights"] + e``, keeping
+    any already on disk with ``keep_existing``."""
+    def fake_execute(t, stream=True):
+        ran.append(t.name)
+        if t.step == "train":            # training from scratch saves every checkpoint epoch it passes
+            for e in (1, 2):
+                path = t.checkpoint().with_name(f"e{e}.pt")
+                if e <= t.epoch and not (keep_existing and path.exists()):
+                    _fake_checkpoint(path, machine["weights"] + e)
+        _land(t)
+        return 0.0
+    monkeypatch.setattr(pipeline, "execute", fake_execute)
+    monkeypatch.setattr(pipeline, "_summarize", lambda *a: None)
+
+
 def _land(t):
     """Write ``t``'s outputs and record it in the ledger as execute() does."""
     for f in [t.output, *t.outputs()]:
@@ -310,18 +327,8 @@ def test_a_lost_checkpoint_remakes_every_stage_in_order(tmp_path, monkeypatch):
     sel = dict(only="mnist/resnet18", step=["train", "attack", "rank"])
     tasks = pipeline.select(pipeline.plan("smoke"), sel["only"], sel["step"], None)
     machine = {"weights": 1.0}
-
-    def fake_execute(t, stream=True):
-        ran.append(t.name)
-        if t.step == "train":            # training from scratch saves every checkpoint epoch it passes
-            for e in (1, 2):
-                if e <= t.epoch and not t.checkpoint().with_name(f"e{e}.pt").exists():
-                    _fake_checkpoint(t.checkpoint().with_name(f"e{e}.pt"), machine["weights"] + e)
-        _land(t)
-        return 0.0
-    monkeypatch.setattr(pipeline, "execute", fake_execute)
-    monkeypatch.setattr(pipeline, "_summarize", lambda *a: None)
     ran, logs = [], []
+    _fake_execute(monkeypatch, machine, ran, keep_existing=True)
     pipeline.run("smoke", log=logs.append, **sel)
     run_dir = results.run_dir("smoke", "mnist", "resnet18")
     order = ["01_train_e1", "02_rank_kernels_e1", "03_attack_e1", "01_train_e2", "02_rank_kernels_e2", "03_attack_e2"]
@@ -379,17 +386,8 @@ def test_a_retraining_that_gives_the_weights_back_keeps_their_analyses(tmp_path,
     machine = {"weights": 1.0, "code": "original"}
     monkeypatch.setattr(train_mod, "code_digest", lambda: machine["code"])
 
-    def fake_execute(t, stream=True):
-        ran.append(t.name)
-        if t.step == "train":
-            for e in (1, 2):
-                if e <= t.epoch:
-                    _fake_checkpoint(t.checkpoint().with_name(f"e{e}.pt"), machine["weights"] + e)
-        _land(t)
-        return 0.0
-    monkeypatch.setattr(pipeline, "execute", fake_execute)
-    monkeypatch.setattr(pipeline, "_summarize", lambda *a: None)
     ran, logs = [], []
+    _fake_execute(monkeypatch, machine, ran)
 
     def run(**kw):
         ran.clear(), logs.clear()
