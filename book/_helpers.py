@@ -134,8 +134,8 @@ def where_computed() -> str:
         landed = sorted(int(p.name[1:]) for p in run_dir(dataset, arch).glob("e*") if (p / "attack.csv").exists())
         secs = info.get("train_seconds") or 0
         took = f"{secs / 3600:.2f} h" if secs >= 3600 else f"{secs / 60:.1f} min"
-        cpus = ", ".join(info.get("cpus") or [info.get("cpu", "?")])
-        where = info.get("gpu") or cpus
+        trained_on = [info["gpu"]] if info.get("gpu") else info.get("cpus") or [info.get("cpu", "?")]
+        where = ", ".join(trained_on)
         how = {("gemm",): " with weight gradients by one GEMM", ("gemm", "torch"): ", weight gradients by one GEMM "
                "in some sessions, by PyTorch in others"}.get(tuple(info.get("weight_grads") or ()), "")
         lines.append(f"- {name}: trained {done} of {total} epochs in {took} on {where} "
@@ -145,19 +145,19 @@ def where_computed() -> str:
                      + "".join(f"; **mixed**: {m}" for m in info.get("mixed") or [])
                      + "".join(f" (the epoch-{e} results were computed on {o})"
                                for e, o in (info.get("mixed_origin") or {}).items())
-                     + elsewhere(info, where)
+                     + elsewhere(info, trained_on)
                      + (f" (`python -m fnlib run --profile {PROFILE} --only {dataset}/{arch}` redoes them on the "
                         f"machine that holds its checkpoints; elsewhere add `--force`, which trains it again)"
                         if info.get("mixed") else ""))
     return "Where each run was computed:\n\n" + "\n".join(lines) if lines else ""
 
 
-def elsewhere(info: dict, where: str) -> str:
+def elsewhere(info: dict, trained_on: list[str]) -> str:
     """'; the epoch-10 analyses ran on …' for the checkpoints of a run whose analyses were computed on another
     processor than its training (kept when a retraining gave the same weights back); '' otherwise."""
     mixed = {str(e) for e in info.get("mixed_origin") or {}}        # already named, with their training
     other = {str(e): procs for e, procs in (info.get("analysed_on") or {}).items()
-             if str(e) not in mixed and set(procs) - set(where.split(", "))}
+             if str(e) not in mixed and set(procs) - set(trained_on)}
     return "".join(f"; the epoch-{e} analyses ran on {', '.join(procs)}" for e, procs in other.items())
 
 

@@ -99,8 +99,8 @@ def _provenance(root: Path) -> dict:
             "weight_grads": sorted({s.get("conv_weight_grad", "torch") for s in info.get("sessions", [])}),
             "analysed_on": _analysed_on(f.parent),
             "mixed": (mixed := lineage.problems(f.parent)),
-            "mixed_origin": {e: _origin(f.parent / f"e{e}") for e in sorted(
-                {int(x) for m in mixed for x in re.findall(r"epoch-(\d+)", m)}) if _origin(f.parent / f"e{e}")}}
+            "mixed_origin": {e: origin for e in sorted({int(x) for m in mixed for x in re.findall(r"epoch-(\d+)", m)})
+                             if (origin := _origin(f.parent / f"e{e}"))}}
     return out
 
 
@@ -109,11 +109,11 @@ def _analysed_on(run: Path) -> dict:
     Usually the training's machine; not when a retraining gave the same weights back and the pipeline kept the
     analyses made elsewhere (:func:`fnlib.pipeline.reusable`)."""
     out = {}
-    for edir in sorted(run.glob("e*"), key=lambda d: int(d.name[1:]) if d.name[1:].isdigit() else -1):
-        found = {prov.get("gpu") or prov.get("cpu") or "?" for path in sorted(edir.glob("*.json"))
+    for epoch in sorted(int(d.name[1:]) for d in run.glob("e*") if d.name[1:].isdigit()):
+        found = {prov.get("gpu") or prov.get("cpu") or "?" for path in sorted((run / f"e{epoch}").glob("*.json"))
                  if (prov := results.read_json(path).get("provenance"))}
-        if found and edir.name[1:].isdigit():
-            out[int(edir.name[1:])] = sorted(found)
+        if found:
+            out[epoch] = sorted(found)
     return out
 
 
