@@ -64,7 +64,7 @@ def robustness_table(epoch_dir) -> pd.DataFrame:
     model / only for its baseline; one-sided McNemar p that it is better (↑) or worse (↓) than the baseline."""
     df = pd.read_csv(Path(epoch_dir) / "robustness.csv")
     df = df[df["model"] != "original"].copy()
-    df["cell"] = [f"{a:.1f} [{lo:.1f}, {hi:.1f}]; +{m}/−{o}; p↑ {pb:.2g}, p↓ {pw:.2g}" for a, lo, hi, m, o, pb, pw in
+    df["cell"] = [f"{a:.2f} [{lo:.2f}, {hi:.2f}]; +{m}/−{o}; p↑ {pb:.2g}, p↓ {pw:.2g}" for a, lo, hi, m, o, pb, pw in
                   zip(df["accuracy"], df["low"], df["high"], df["only_model"], df["only_original"], df["p_better"],
                       df["p_worse"])]
     df["attack"] = df["attack"].map(ATTACK_TITLES)
