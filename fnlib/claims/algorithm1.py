@@ -35,7 +35,9 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     t.row(f"{dataset}_attacking_S_e{e}", share, model,
         f"95 % Wilson interval inside paper ± {TARGETING_MARGIN:g} points; {space_rule(list(per))}", verdict,
         ci=ci, n=None if n is None else int(n),
-        note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); ours and its "
+        note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); read as "
+             "Algorithm 1's share on the original model (Sec 6; Sec 5's wording could also mean the filtered layer: "
+             "methods); ours and its "
              "interval: pixel space" + "".join(f"; {x}" for x in parts) + why)
 
 

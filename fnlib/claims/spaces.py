@@ -13,8 +13,8 @@ def space_rule(spaces: list[str]) -> str:
     spaces = list(spaces) or list(SPACES)          # nothing landed yet: the rule the row will be judged by
     if len(spaces) < 2:
         return f"{spaces[0]} space (the results hold no other)"
-    return ("judged in both ε spaces: reproduced if in both, inconclusive if in one only, not reproduced if in "
-            "neither and refuted in one (methods)")
+    return ("judged in both ε spaces: reproduced if in both, inconclusive if in one only; if in neither, not "
+            "reproduced when either space refutes it and inconclusive otherwise (methods)")
 
 
 def across_spaces(verdicts: dict[str, str]) -> tuple[str, str]:
