@@ -26,22 +26,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def plan(p) -> list[tuple[str, int, dict]]:
-    """The steps of one run in the pipeline's order: (steps function, epoch, extra keyword arguments)."""
-    out = []
-    for e in p.epochs:
-        out += [("train", e, {"until": e}), ("rank", e, {}), ("attack", e, {}), ("algorithm1", e, {}),
-                ("controls", e, {})]
-        if e == p.filter_epoch:
-            out += [("defence", e, {}), ("robustness", e, {})]
-        if e == p.epochs[0]:
-            out.append(("csg", e, {}))
-        if e == p.epochs[-1]:
-            if p.layer_limit is not None:
-                out.append(("layers", e, {}))
-            if p.seeds:
-                out.append(("seeds", e, {}))
-    return out
+FUNCTIONS = {"filter": "defence"}     # a pipeline step -> its fnlib.steps function, where the names differ
+
+
+def plan(profile: str, dataset: str, arch: str) -> list[tuple[str, int, dict]]:
+    """One run's steps in the pipeline's own order: (fnlib.steps function, epoch, extra keyword arguments)."""
+    from fnlib import pipeline
+    tasks = [t for t in pipeline.plan(profile) if (t.dataset, t.arch) == (dataset, arch)]
+    if not tasks:
+        sys.exit(f"error: the {profile} profile has no run {dataset}/{arch}")
+    return [(FUNCTIONS.get(t.step, t.step), t.epoch, {"until": t.epoch} if t.step == "train" else {})
+            for t in tasks]
 
 
 def main(argv=None) -> int:
@@ -56,15 +51,14 @@ def main(argv=None) -> int:
     os.environ["FNLIB_WORKDIR"] = str(work)          # before fnlib reads it: scratch results and checkpoints
     sys.path.insert(0, str(ROOT))
     import torch
-    from fnlib import hardware, profiles, steps
+    from fnlib import hardware, steps
     try:
         device = hardware.resolve_device(args.device)
     except ValueError as e:                           # before any work: say what to pass instead
         sys.exit(f"error: {e}")
-    p = profiles.get(args.profile)
     where = dict(profile=args.profile, dataset=args.dataset, arch=args.arch, device=str(device))
     record, t_all = [], time.perf_counter()
-    for name, epoch, extra in plan(p):
+    for name, epoch, extra in plan(args.profile, args.dataset, args.arch):
         t0 = time.perf_counter()
         try:
             getattr(steps, name)(progress=False, epoch=epoch, **where, **extra)
