@@ -9,7 +9,8 @@ results/. Run from the repository root:
     python benchmarks/steps_on_device.py --device cpu  --out /tmp/steps-cpu      # the same on this CPU
 
 It writes OUT/steps-<device>.json (per step: ok, seconds, the end of any traceback; the machine) and
-OUT/steps-<device>-results.tar.gz (the results files, SPEC §4, to compare between devices). The exit
+OUT/steps-<device>-results.tar.gz (the results files, SPEC §4, to compare between devices), then removes
+the scratch folder (``--keep`` keeps it). It needs the real data set in data/ or the mirror. The exit
 status is 1 when any step failed.
 """
 from __future__ import annotations
@@ -17,8 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tarfile
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -26,16 +29,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-FUNCTIONS = {"filter": "defence"}     # a pipeline step -> its fnlib.steps function, where the names differ
-
-
 def plan(profile: str, dataset: str, arch: str) -> list[tuple[str, int, dict]]:
     """One run's steps in the pipeline's own order: (fnlib.steps function, epoch, extra keyword arguments)."""
     from fnlib import pipeline
-    tasks = [t for t in pipeline.plan(profile) if (t.dataset, t.arch) == (dataset, arch)]
+    try:
+        tasks = [t for t in pipeline.plan(profile) if (t.dataset, t.arch) == (dataset, arch)]
+    except ValueError as e:                           # an unknown profile: its message lists the allowed ones
+        sys.exit(f"error: {e}")
     if not tasks:
         sys.exit(f"error: the {profile} profile has no run {dataset}/{arch}")
-    return [(FUNCTIONS.get(t.step, t.step), t.epoch, {"until": t.epoch} if t.step == "train" else {})
+    return [(pipeline.STEP_FUNCTIONS[t.step], t.epoch, {"until": t.epoch} if t.step == "train" else {})
             for t in tasks]
 
 
@@ -46,9 +49,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", default="mnist")
     ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--out", required=True, help="folder for the JSON record and the results archive")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch folder (results and checkpoints)")
     args = ap.parse_args(argv)
-    work = Path(f"/tmp/fnlib-steps-{args.device}-{os.getpid()}")
-    os.environ["FNLIB_WORKDIR"] = str(work)          # before fnlib reads it: scratch results and checkpoints
     sys.path.insert(0, str(ROOT))
     import torch
     from fnlib import hardware, steps
@@ -56,9 +58,17 @@ def main(argv=None) -> int:
         device = hardware.resolve_device(args.device)
     except ValueError as e:                           # before any work: say what to pass instead
         sys.exit(f"error: {e}")
+    todo = plan(args.profile, args.dataset, args.arch)
+    from fnlib import data
+    try:                                              # the data before any work: a missing file names its fix
+        data.load(args.dataset, "test", limit=10)
+    except data.DataError as e:
+        sys.exit(f"error: {e}")
+    work = Path(tempfile.mkdtemp(prefix=f"fnlib-steps-{device.type}-"))
+    os.environ["FNLIB_WORKDIR"] = str(work)          # read at every call (fnlib.results): scratch results, weights
     where = dict(profile=args.profile, dataset=args.dataset, arch=args.arch, device=str(device))
     record, t_all = [], time.perf_counter()
-    for name, epoch, extra in plan(args.profile, args.dataset, args.arch):
+    for name, epoch, extra in todo:
         t0 = time.perf_counter()
         try:
             getattr(steps, name)(progress=False, epoch=epoch, **where, **extra)
@@ -75,8 +85,13 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"steps-{device.type}.json").write_text(json.dumps(info, indent=1))
-    with tarfile.open(out / f"steps-{device.type}-results.tar.gz", "w:gz") as tf:
-        tf.add(work / "results", arcname="results")
+    if (work / "results").is_dir():                 # absent when every step failed before writing
+        with tarfile.open(out / f"steps-{device.type}-results.tar.gz", "w:gz") as tf:
+            tf.add(work / "results", arcname="results")
+    if args.keep:
+        print(f"scratch folder kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     passed = sum(r["ok"] for r in record)
     print(f"{passed}/{len(record)} steps passed in {info['total_seconds']:.0f} s; wrote {out}")
     return 0 if passed == len(record) else 1
