@@ -45,6 +45,8 @@ from fnlib import evaluate as fevaluate  # noqa: E402
 from fnlib import hardware as fhardware  # noqa: E402
 from fnlib import train as ftrain  # noqa: E402
 
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}      # the labels used in output → torch dtypes
+
 TORCHATTACKS_HINT = ("pip install --no-deps -r benchmarks/requirements.txt   "
                      "(--no-deps: torchattacks 3.5.1 pins requests~=2.25.1 but never imports it; "
                      "its real runtime needs, torch, numpy and scipy, are fnlib's own)")
@@ -368,11 +370,10 @@ def bench_precision(args, device, xtr, ytr) -> dict:
             sync(device)
         out["eval"][prec] = n / (time.perf_counter() - t0)
     tf32 = device.type == "cuda" and torch.backends.cudnn.allow_tf32     # cuDNN's fp32 convolutions use TF32
-    peak_runs = {d: matmul_peak(device, getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[d]), args.matmul_n,
-                                args.matmul_iters, tf32=tf32) for d in ("fp32", "bf16")}
+    peak_runs = {d: matmul_peak(device, dtype, args.matmul_n, args.matmul_iters, tf32=tf32)
+                 for d, dtype in PRECISIONS.items()}
     peaks = {d: r["flops_per_s"] for d, r in peak_runs.items()}
-    out["peak_dtypes"] = {d: r["dtype"].replace("float32", "fp32").replace("bfloat16", "bf16")
-                          for d, r in peak_runs.items()}
+    out["peak_dtypes"] = {d: "tf32" if r["dtype"] == "tf32" else d for d, r in peak_runs.items()}
     out.update(train_flops_per_image=3 * fwd, peaks=peaks,
                ratio=out["train"][chosen_label] / out["train"]["fp32"],
                fraction_of_peak={k: 3 * fwd * r / peaks[paths[k][0]] for k, r in out["train"].items()})
