@@ -361,8 +361,8 @@ def bench_precision(args, device, xtr, ytr) -> dict:
         out["train"][label] = statistics.median(runs[label])
     fwd = forward_flops_per_image(model, x, min(64, n), device)
     model.eval()
-    for prec in ("fp32", "bf16"):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=prec == "bf16"):
+    for prec in PRECISIONS:
+        with fhardware.autocast(device, prec):
             fevaluate.predict(model, x[:args.batch], batch_size=args.batch)                   # warm-up
             sync(device)
             t0 = time.perf_counter()
