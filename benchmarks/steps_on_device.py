@@ -38,7 +38,7 @@ def plan(profile: str, dataset: str, arch: str) -> list[tuple[str, int, dict]]:
         sys.exit(f"error: {e}")
     if not tasks:
         sys.exit(f"error: the {profile} profile has no run {dataset}/{arch}")
-    return [(pipeline.STEP_FUNCTIONS[t.step], t.epoch, {"until": t.epoch} if t.step == "train" else {})
+    return [(pipeline.STEP_TABLE[t.step].function, t.epoch, {"until": t.epoch} if t.step == "train" else {})
             for t in tasks]
 
 

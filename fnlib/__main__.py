@@ -3,7 +3,7 @@ import argparse
 import os
 import sys
 
-from .steps import STEP_NOTEBOOKS
+from .steptable import NOTEBOOKS as STEP_NOTEBOOKS
 
 EPILOG = """\
 environment variables:
@@ -47,6 +47,12 @@ def main(argv=None) -> int:
                         "(see python -m fnlib profiles); only the steps that read it re-run")
     r.add_argument("--force", action="store_true", help="re-run the selected steps; training starts from scratch")
     r.add_argument("--dry-run", action="store_true", help="list the steps that would run")
+    rp = sub.add_parser("replay", help="train a finished run again to bring back its checkpoints, and check each "
+                                       "against the weights digest its analyses recorded (no results file is touched)")
+    rp.add_argument("--profile", default="paper")
+    rp.add_argument("--only", required=True, help="the run, e.g. mnist/resnet18")
+    rp.add_argument("--until", type=int, help="the last checkpoint epoch to make (default: the run's last)")
+    rp.add_argument("--workdir", help="as for run")
     sub.add_parser("profiles", help="print every profile's settings")
     s = sub.add_parser("summary", help="rebuild results/<profile>/summary.json from the results files")
     s.add_argument("--profile", default="quick")
@@ -71,6 +77,14 @@ def main(argv=None) -> int:
             if not a.dry_run:
                 print(f"results:   {root / 'results' / a.profile}\nnotebooks: {root / 'book' / 'runs' / a.profile}\n"
                       f"weights:   {root / 'checkpoints' / a.profile}")
+        elif a.cmd == "replay":
+            if a.workdir:
+                os.environ["FNLIB_WORKDIR"] = os.path.abspath(a.workdir)
+            from .replay import replay
+            if a.only.count("/") != 1:
+                raise ValueError(f"--only wants dataset/arch, e.g. mnist/resnet18; got {a.only!r}")
+            outcome = replay(a.profile, *a.only.split("/"), until=a.until)
+            return 0 if all(o["match"] or not o["recorded"] for o in outcome.values()) else 1
         else:
             from .summary import build
             out = build(a.profile)

@@ -5,7 +5,8 @@ where the previous one stopped, and every analysis of a checkpoint runs as soon 
 paper scale the epoch-10 results land hours before epoch 100.
 
 Each task's cache key covers only what the task reads: its notebook, the code of its step and of the
-modules it calls, the profile values it uses (``STEP_FIELDS``) and the identity of the weights it analyses.
+modules it imports (:mod:`fnlib.codeid`), the profile values it declares (:mod:`fnlib.steptable`) and the
+identity of the weights it analyses.
 Work on the attacks, the defence or the book therefore never touches training's key. Checkpoints are
 reused by identity (:func:`fnlib.train.identity`), never by key. A task whose key is unchanged and whose
 outputs exist is skipped, so a rerun with nothing changed takes seconds.
@@ -21,7 +22,6 @@ import csv
 import fcntl
 import functools
 import hashlib
-import inspect
 import itertools
 import json
 import os
@@ -33,50 +33,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import profiles, results, steps
-from .steps import STEP_NOTEBOOKS
+from . import codeid, profiles, results, steps
+from .steptable import NOTEBOOKS as STEP_NOTEBOOKS
+from .steptable import STEPS as STEP_TABLE
 
 ROOT = results.PROJECT_ROOT
 NOTEBOOKS = ROOT / "notebooks"
-STEPS = tuple(STEP_NOTEBOOKS)
-# the fnlib modules whose code each step runs (besides its own function in steps.py)
-STEP_MODULES = {"train": ("data", "models", "convgrad", "train", "evaluate", "results"),
-                "rank": ("data", "models", "kernels", "evaluate", "results"),
-                "attack": ("data", "models", "attacks", "results"),
-                "algorithm1": ("data", "models", "attacks", "targeting", "results"),
-                "filter": ("data", "models", "attacks", "targeting", "defence", "evaluate", "results"),
-                "controls": ("data", "models", "attacks", "targeting", "controls", "results"),
-                "robustness": ("data", "models", "attacks", "pgd", "kernels", "defence", "targeting", "evaluate",
-                               "robustness", "stats", "results"),
-                "csg": ("data", "csg", "stats", "results"),
-                "seeds": ("data", "models", "convgrad", "train", "evaluate", "attacks", "kernels", "targeting",
-                          "defence", "seeds", "stats", "results"),
-                "layers": ("data", "models", "attacks", "evaluate", "kernels", "targeting", "layers", "results")}
-STEP_FUNCTIONS = {"train": "train", "rank": "rank", "attack": "attack", "algorithm1": "algorithm1",
-                  "filter": "defence", "controls": "controls", "robustness": "robustness", "csg": "csg",
-                  "seeds": "seeds", "layers": "layers"}
-# the profile values each step reads (its cache key covers these and nothing else of the profile)
-STEP_FIELDS = {"train": ("epochs", "train_limit", "test_limit", "seed", "batch_size", "lr", "precision"),
-               "rank": ("drop", "rank_limit", "test_limit", "eval_batch"),
-               "attack": ("spaces", "linear", "test_limit", "eval_batch"),
-               "algorithm1": ("spaces", "log", "layer", "test_limit", "eval_batch"),
-               "filter": ("spaces", "log", "layer", "filter_eps", "filter_mode", "n_sigma", "val_limit",
-                          "test_limit", "eval_batch"),
-               "controls": ("spaces", "log", "layer", "n_sets", "seed", "test_limit", "eval_batch"),
-               "robustness": ("spaces", "drop", "filter_eps", "n_sigma", "pgd_steps", "robust_eps", "robust_limit", "seed",
-                              "val_limit", "test_limit", "train_limit", "eval_batch"),
-               "csg": ("csg_dims", "csg_m", "csg_k", "csg_resamples", "csg_limit", "seed"),
-               "seeds": ("seeds", "epochs", "train_limit", "test_limit", "val_limit", "rank_limit", "batch_size", "lr",
-                         "precision", "spaces", "filter_eps", "filter_mode", "n_sigma", "eval_batch", "drop", "layer"),
-               "layers": ("layer_limit", "filter_eps", "seed", "test_limit", "eval_batch")}
-OUTPUTS = {"train": ["train.csv", "train.json"], "rank": ["kernel_drop.csv", "meta.json"],
-           "attack": ["attack.csv"], "algorithm1": ["targeting.csv"], "filter": ["defence.csv", "defence.json"],
-           "controls": ["controls.csv"], "robustness": ["robustness.csv", "robustness.json"],
-           "csg": ["csg.csv", "csg.json"], "seeds": ["seeds.csv", "seeds_summary.csv"],
-           "layers": ["layers.csv", "layers_drop.csv"]}
-RUN_LEVEL = ("train", "csg", "seeds")       # steps whose files sit beside train.csv, not in e<E>/
-ORDER = {"csg": -1, "train": 0, "rank": 1, "attack": 2, "filter": 3, "algorithm1": 4, "controls": 5, "robustness": 6,
-         "seeds": 7, "layers": 8}
+STEPS = tuple(STEP_TABLE)
 
 
 def runs_root() -> Path:
@@ -89,13 +52,8 @@ def stage_root() -> Path:
 
 
 def code_hash(step: str) -> str:
-    """sha256 of the code a step runs: its modules, its function in steps.py and the Step class."""
-    h = hashlib.sha256()
-    for name in STEP_MODULES[step]:
-        h.update((ROOT / "fnlib" / f"{name}.py").read_bytes())
-    h.update(inspect.getsource(getattr(steps, STEP_FUNCTIONS[step])).encode())
-    h.update(inspect.getsource(steps.Step).encode())
-    return h.hexdigest()
+    """The code identity of ``step`` (:func:`fnlib.codeid.digest`: what its code imports, as parsed code)."""
+    return codeid.digest(STEP_TABLE[step].function)
 
 
 @dataclass
@@ -121,7 +79,7 @@ class Task:
 
     @property
     def output(self) -> Path:
-        return runs_root() / self.profile / f"{self.dataset}-{self.arch}" / f"{self.name}.ipynb"
+        return runs_root() / results.folder(self.profile) / f"{self.dataset}-{self.arch}" / f"{self.name}.ipynb"
 
     @property
     def parameters(self) -> dict:
@@ -130,8 +88,8 @@ class Task:
 
     def outputs(self) -> list[Path]:
         base = results.run_dir(self.profile, self.dataset, self.arch)
-        base = base if self.step in RUN_LEVEL else base / f"e{self.epoch}"
-        return [base / f for f in OUTPUTS[self.step]]
+        base = base if STEP_TABLE[self.step].level == "run" else base / f"e{self.epoch}"
+        return [base / f for f in STEP_TABLE[self.step].outputs]
 
     def checkpoint(self) -> Path:
         return results.checkpoint(self.profile, self.dataset, self.arch, self.weights, self.epoch)
@@ -149,41 +107,43 @@ def _torch_version() -> str:
     return torch.__version__.split("+")[0]
 
 
+def field_value(p: profiles.Profile, name: str, dataset: str):
+    """What a step reads of profile field ``name`` for ``dataset`` (per-data-set grids: that data set's)."""
+    if name in ("linear", "robust_eps"):
+        return getattr(p, name)[dataset]
+    return p.cycle if name == "schedule" else getattr(p, name)
+
+
 def plan(profile: str, overrides: dict | None = None) -> list[Task]:
-    """Tasks in run order (arch, then epoch, then data set; training stage first), keys filled in."""
+    """Tasks in run order (arch, then epoch, then data set; training stage first), keys filled in.
+
+    Which steps run at which checkpoint, what they read and what they write is :data:`fnlib.steptable.STEPS`."""
     overrides = dict(overrides or {})
     p = profiles.get(profile, **overrides)
     code = {s: code_hash(s) for s in STEPS}
     torch_version = _torch_version()        # in the training's identity, so in every key; in ``inputs`` too
+    by_order = sorted(STEP_TABLE.values(), key=lambda s: s.order)
     tasks = []
     for dataset, arch in p.runs():
         weights = steps.Step(profile, dataset, arch, overrides=overrides).ckpt_dir().name
-        for epoch in p.epochs:
-            kw = dict(profile=profile, dataset=dataset, arch=arch, epoch=epoch, overrides=overrides, weights=weights)
-            train = Task("train", **kw)
-            rank = Task("rank", deps=[train], **kw)
-            tasks += [train, rank, Task("attack", deps=[train], **kw), Task("algorithm1", deps=[train, rank], **kw),
-                      Task("controls", deps=[train, rank], **kw)]
-            if epoch == p.filter_epoch:
-                defence = Task("filter", deps=[train, rank], **kw)
-                tasks += [defence, Task("robustness", deps=[train, rank, defence], **kw)]
-            if epoch == p.epochs[0] and arch == p.archs[0]:
-                tasks.append(Task("csg", **kw))               # a property of the data: once per data set
-            if epoch == p.epochs[-1] and p.layer_limit is not None and arch == "resnet18":
-                tasks.append(Task("layers", deps=[train], **kw))
-            if epoch == p.epochs[-1] and p.seeds:
-                tasks.append(Task("seeds", deps=[train], **kw))
+        for epoch in p.run_epochs(dataset, arch):
+            here: dict[str, Task] = {}
+            for sd in by_order:
+                if sd.name == "train" or sd.runs_at(p, arch, epoch):
+                    here[sd.name] = Task(sd.name, profile, dataset, arch, epoch, deps=[here[n] for n in sd.needs],
+                                         overrides=overrides, weights=weights)
+            tasks += here.values()
     for t in tasks:
-        values = {f: (getattr(p, f)[t.dataset] if f in ("linear", "robust_eps") else getattr(p, f))
-                  for f in STEP_FIELDS[t.step]}
+        values = {f: field_value(p, f, t.dataset) for f in STEP_TABLE[t.step].fields}
         upstream = [d.key for d in t.deps if d.step != "train"]   # training enters through ``weights``
         where = {k: v for k, v in t.parameters.items() if k != "overrides"}   # the overrides it reads are in values
-        weights = "" if t.step == "csg" else t.weights          # CSG reads the data only, never the weights
+        weights = t.weights if STEP_TABLE[t.step].reads_weights or t.step == "train" else ""
         t.key = _digest(t.notebook.read_bytes(), code[t.step], values, where, weights, upstream)
         t.inputs = _digest(t.notebook.read_bytes(), code[t.step], values, where, torch_version,
                            [d.inputs for d in t.deps if d.step != "train"])
     # breadth first over checkpoints: every data set's epoch-10 results land before any run trains on to 50
-    return sorted(tasks, key=lambda t: (p.archs.index(t.arch), t.epoch, p.datasets.index(t.dataset), ORDER[t.step]))
+    return sorted(tasks, key=lambda t: (p.archs.index(t.arch), t.epoch, p.datasets.index(t.dataset),
+                                        STEP_TABLE[t.step].order))
 
 
 def ledger_path(t: Task) -> Path:
@@ -211,12 +171,9 @@ def is_current(t: Task) -> bool:
 @functools.lru_cache(maxsize=64)
 def _digest_file(path: str, mtime_ns: int, size: int) -> str:
     import torch
-    state = torch.load(path, map_location="cpu", weights_only=True)["model"]
-    h = hashlib.sha256()
-    for name in sorted(state):
-        h.update(name.encode())
-        h.update(state[name].detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:20]
+
+    from .train import weights_digest as digest_state
+    return digest_state(torch.load(path, map_location="cpu", weights_only=True)["model"])
 
 
 def weights_digest(path: Path) -> str:
@@ -227,7 +184,7 @@ def weights_digest(path: Path) -> str:
 
 def analyses_weights(t: Task) -> bool:
     """Whether ``t`` analyses a checkpoint (every step but training and CSG)."""
-    return t.step not in ("train", "csg")
+    return t.step != "train" and STEP_TABLE[t.step].reads_weights
 
 
 def weights_changed(t: Task, entry: dict | None = None) -> bool:

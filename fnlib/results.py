@@ -21,8 +21,14 @@ def work_root() -> Path:
     return Path(os.environ.get("FNLIB_WORKDIR") or PROJECT_ROOT)
 
 
+def folder(profile: str) -> str:
+    """Where a profile's files go under results/, checkpoints/ and book/runs/ (``paper-seed1``: ``paper/seed1``)."""
+    from .profiles import PROFILES
+    return PROFILES[profile].folder if profile in PROFILES else profile
+
+
 def run_dir(profile: str, dataset: str, arch: str) -> Path:
-    return work_root() / "results" / profile / dataset / arch
+    return work_root() / "results" / folder(profile) / dataset / arch
 
 
 def epoch_dir(profile: str, dataset: str, arch: str, epoch: int) -> Path:
@@ -31,7 +37,7 @@ def epoch_dir(profile: str, dataset: str, arch: str, epoch: int) -> Path:
 
 def checkpoint_dir(profile: str, dataset: str, arch: str, key: str) -> Path:
     """The checkpoints of one training run; ``key`` digests its identity (:func:`fnlib.train.identity`)."""
-    return work_root() / "checkpoints" / profile / dataset / arch / key
+    return work_root() / "checkpoints" / folder(profile) / dataset / arch / key
 
 
 def checkpoint(profile: str, dataset: str, arch: str, key: str, epoch: int) -> Path:

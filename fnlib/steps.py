@@ -7,10 +7,7 @@ command that makes them, before any long work starts.
 from __future__ import annotations
 
 from . import profiles, results
-
-STEP_NOTEBOOKS = {"train": "01_train", "rank": "02_rank_kernels", "attack": "03_attack",
-                  "filter": "04_filter", "algorithm1": "05_algorithm1", "controls": "06_controls",
-                  "robustness": "07_robustness", "csg": "08_csg", "seeds": "09_seeds", "layers": "10_layers"}
+from .steptable import NOTEBOOKS as STEP_NOTEBOOKS
 
 
 def floats(value) -> list[float] | None:
@@ -47,35 +44,27 @@ class Step:
     """Checked settings of one step for one (profile, dataset, arch[, epoch])."""
 
     def __init__(self, profile="quick", dataset="mnist", arch="resnet18", epoch=None, epsilons=None, overrides=None,
-                 **settings):
-        """``settings`` (notebook parameters; None = the profile's) win over ``overrides`` (the pipeline's --set)."""
-        from .attacks import check_space
-        from .data import DATASETS
-        from .defence import MODES
-        from .kernels import DROPS
-        from .models import ARCHS, LAYERS
-        from .attacks import check_epsilons
+                 seed=None, **settings):
+        """``settings`` (notebook parameters; None = the profile's) win over ``overrides`` (the pipeline's --set).
+
+        ``seed`` is the seed of this step's own random draws (PGD's start, random kernel sets, CSG's draws;
+        default: the profile's). It never names another training: the training seed is the profile's, or
+        ``overrides["seed"]`` (``--set seed=N``; the training notebook's ``-p seed N`` passes it there).
+        Every profile field is checked by :func:`fnlib.profiles.check` (types, ranges, allowed values)."""
         overrides = {**(overrides or {}), **{k: v for k, v in settings.items() if v is not None}}
         for key in ("epochs", "spaces"):
             if overrides.get(key) is not None:
                 overrides[key] = tuple(ints(overrides[key]) if key == "epochs" else words(overrides[key]))
         self.p = profiles.get(profile, **overrides)
-        self.epsilons = check_epsilons(floats(epsilons)) if epsilons is not None else None
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
-        if arch not in ARCHS:
-            raise ValueError(f"unknown arch {arch!r}; allowed: {', '.join(ARCHS)}")
-        for name, value, allowed in (("drop", self.p.drop, DROPS), ("layer", self.p.layer, LAYERS),
-                                     ("filter_mode", self.p.filter_mode, MODES)):
-            if value not in allowed:
-                raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
-        for space in self.p.spaces:
-            check_space(space)
-        from .hardware import PRECISIONS
-        if self.p.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.p.precision!r}; allowed: {', '.join(PRECISIONS)}")
-        if any(int(e) < 1 for e in self.p.epochs):
-            raise ValueError(f"epochs must be ≥ 1, got {self.p.epochs}")
+        self.seed = self.p.seed if seed is None else int(seed)
+        self.epsilons = floats(epsilons) if epsilons is not None else None
+        if self.epsilons is not None and not self.epsilons:
+            raise ValueError("epsilons is empty; give at least one ε ≥ 0")
+        if self.epsilons is not None and any(not 0 <= e < float("inf") for e in self.epsilons):
+            raise ValueError(f"ε must be finite and ≥ 0, got {[e for e in self.epsilons if not 0 <= e < float('inf')]}")
+        for name, value in (("dataset", dataset), ("arch", arch)):
+            if value not in profiles.allowed(name + "s"):
+                raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(profiles.allowed(name + 's'))}")
         self.profile, self.dataset, self.arch = profile, dataset, arch
         self.epoch = int(epoch) if epoch is not None else self.p.epochs[0]
         if self.epoch < 1:
@@ -102,7 +91,7 @@ class Step:
 
     def recipe(self):
         from .train import Recipe
-        return Recipe(epochs=max(self.p.epochs), batch_size=self.p.batch_size, lr=self.p.lr, seed=self.p.seed,
+        return Recipe(epochs=self.p.cycle, batch_size=self.p.batch_size, lr=self.p.lr, seed=self.p.seed,
                       precision=self.p.precision)
 
     def train_identity(self) -> dict:
@@ -158,7 +147,7 @@ class Step:
         return self.epsilons or list(self.p.log)
 
     def provenance(self, **params):
-        return dict(params=params, profile=self.p.as_dict(), provenance=results.provenance(self.p.seed, self.device()))
+        return dict(params=params, profile=self.p.as_dict(), provenance=results.provenance(self.seed, self.device()))
 
 
 def train(progress=True, until=None, **kw):
@@ -169,6 +158,8 @@ def train(progress=True, until=None, **kw):
     """
     from . import models
     from .train import fit, identity_key, run_record, seed_everything
+    if kw.get("seed") is not None:          # the training notebook's seed is the training's: it names the run
+        kw["overrides"] = {**(kw.get("overrides") or {}), "seed": int(kw.pop("seed"))}
     s = Step(**kw)
     device = s.device()
     x, y = s.load("train")
@@ -184,13 +175,12 @@ def train(progress=True, until=None, **kw):
     info = s.provenance(epochs=list(s.p.epochs), n_train=len(y), n_test=len(yt), recipe=recipe.__dict__)
     info.update(identity=ident, identity_key=identity_key(ident), precision=record["precision"],
                 sessions=record["sessions"], epochs_done=len(history),
-                seconds=sum(r["seconds"] for r in history))
-    if device.type == "cuda":
-        import torch
-        info["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    else:
-        import resource
-        info["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+                seconds=sum(r["seconds"] for r in history),
+                weights={r["epoch"]: r["weights"] for r in history if "weights" in r})
+    # the peak over every process that trained part of the run (each session records its own)
+    peaks = [x["peak_memory_gib"] for x in record["sessions"] if "peak_memory_gib" in x]
+    if peaks:
+        info["peak_gpu_memory_gib" if device.type == "cuda" else "peak_rss_gib"] = max(peaks)
     results.write_json(info, s.dir / "train.json")
     return history
 
@@ -315,7 +305,7 @@ def controls(progress=True, **kw):
                  "high": float("nan"), "layer": s.p.layer, "space": space} for c in CONTROLS for e in s.log()]
     else:
         rows = algorithm1_controls(model, x, y, meta["fragile"], meta["null"], s.log(), s.p.layer, space,
-                                   s.p.n_sets, s.p.seed, s.p.eval_batch, progress)
+                                   s.p.n_sets, s.seed, s.p.eval_batch, progress)
         # why the count moves with ε: Algorithm 1 at every layer (conv1, bn1, relu), clipped and unclipped steps
         from .attacks import SPACES
         from .models import LAYERS
@@ -362,7 +352,7 @@ def robustness(progress=True, **kw):
               "filtered_bn": recompute_bn(filtered, xt[:5000], s.p.eval_batch),
               "original_bn": recompute_bn(model, xt[:5000], s.p.eval_batch)}
     epsilons = list(s.p.robust_eps[s.dataset]) if s.epsilons is None else s.epsilons
-    hits = under_attack(models, x, y, epsilons, s.p.pgd_steps, s.p.seed, s.p.eval_batch)
+    hits = under_attack(models, x, y, epsilons, s.p.pgd_steps, s.seed, s.p.eval_batch)
     rows = table(hits, epsilons)
     results.write_csv(rows, s.edir / "robustness.csv")
     overlap = len(set(val_rank.fragile) & set(report["fragile"]))
@@ -388,7 +378,7 @@ def csg(progress=True, **kw):
     x, y = load(s.dataset, "train", limit=s.p.csg_limit)
     rows, summary = [], []
     for dim in s.p.csg_dims:
-        values = resample(embed_pca(x, dim), y, s.p.csg_m, s.p.csg_k, s.p.csg_resamples, s.p.seed)
+        values = resample(embed_pca(x, dim), y, s.p.csg_m, s.p.csg_k, s.p.csg_resamples, s.seed)
         rows += [{"embedding": "pca", "dim": dim, "resample": i, "csg": v} for i, v in enumerate(values)]
         mean, lo, hi = t_interval(values)
         summary.append({"embedding": "pca", "dim": dim, "mean": mean, "low": lo, "high": hi})
@@ -461,7 +451,7 @@ def layers(progress=True, **kw):
     splits = rank_all(model, xr, yr, s.p.eval_batch, progress)
     epsilons = sorted({s.p.filter_eps, {"cifar10": 0.01, "mnist": 0.34}[s.dataset]}) if s.epsilons is None \
         else s.epsilons
-    counts = {c: targeting_all(model, x, y, sets, epsilons, s.p.seed, s.p.eval_batch) for c, sets in splits.items()}
+    counts = {c: targeting_all(model, x, y, sets, epsilons, s.seed, s.p.eval_batch) for c, sets in splits.items()}
     results.write_csv(layer_table(model, splits, counts, epsilons, len(y)), s.edir / "layers.csv")
     acc, loss = splits["accuracy"], splits["loss"]
     results.write_csv([{"layer": n, "kernel": k, "accuracy": a, "loss": loss[n].losses[k],

@@ -57,7 +57,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
 
 
 def results_root(profile: str) -> Path:
-    return results.work_root() / "results" / profile
+    return results.work_root() / "results" / results.folder(profile)
 
 
 def has_results(root: Path) -> bool:

@@ -9,10 +9,11 @@ Training in fp32 on a CPU computes the convolutions' weight gradients as one mat
 (:mod:`fnlib.convgrad`): 1.6–2.5× faster training on a CPU without AVX-512, the same gradients up to rounding.
 
 A run is identified by everything that makes its weights (:func:`identity`): the data, its split and
-limit, the seed, the recipe, the precision setting, the code of ``data``, ``models``, ``convgrad`` and
-``train`` and the torch version. Checkpoints live in a folder named by that identity's digest, so weights
-made by anything else are never resumed or reused. ``last.pt`` records every session that trained part of the run; its
-history gives the real time each epoch took.
+limit, the seed, the recipe (the schedule's length included), the precision setting, the code of the
+training step as :mod:`fnlib.codeid` reads it (every fnlib module it imports: ``hardware`` too) and the torch
+version. Checkpoints live in a folder named by that identity's digest, so weights made by anything else are
+never resumed or reused. ``last.pt`` records every session that trained part of the run (with its peak
+memory) and, per epoch, the real time it took and the digest of the weights it ended with.
 """
 from __future__ import annotations
 
@@ -84,11 +85,26 @@ def _save(obj, path: Path) -> None:
 
 
 def code_digest() -> str:
-    """sha256 of the modules whose code makes the weights: data, models, convgrad, train."""
+    """The code identity of the training step (:func:`fnlib.codeid.digest`): its part of ``steps.py`` and every
+    fnlib module it imports, as parsed code."""
+    from .codeid import digest
+    return digest("train")
+
+
+def weights_digest(state: dict) -> str:
+    """sha256 (20 hex) of a model's ``state_dict``: the names and bytes of its tensors, nothing else."""
     h = hashlib.sha256()
-    for name in ("data", "models", "convgrad", "train"):
-        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
-    return h.hexdigest()[:16]
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+def _peak_memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def identity(arch: str, dataset: str, recipe: "Recipe", train_limit: int | None) -> dict:
@@ -210,8 +226,10 @@ def fit(model, x_train, y_train, x_test=None, y_test=None, *, checkpoints=(), ck
         if device.type == "cuda":
             torch.cuda.synchronize()
         row["seconds"] = time.perf_counter() - t0
+        row["weights"] = weights_digest(model.state_dict())
         history.append(row)
-        session.update(last_epoch=epoch, seconds=sum(r["seconds"] for r in history[session["first_epoch"] - 1:]))
+        session.update(last_epoch=epoch, seconds=sum(r["seconds"] for r in history[session["first_epoch"] - 1:]),
+                       peak_memory_gib=round(_peak_memory_gib(device), 3))
         if progress:
             log(f"[{name}] epoch {epoch}/{recipe.epochs}: loss {row['train_loss']:.3f}, train {row['train_acc']:.2f} %, "
                 f"test {row['test_acc']:.2f} %, {row['seconds']:.0f} s ({precision})"

@@ -72,3 +72,52 @@ def test_advice_for_a_missing_or_unknown_epoch_names_a_working_command(tmp_path,
     s = steps.Step("smoke", "mnist", "resnet18", epoch=2)
     with pytest.raises(FileNotFoundError, match=r"--only mnist/resnet18 --step train"):
         s.model()
+
+
+def test_every_field_is_declared_with_its_type_and_range():
+    assert set(profiles.FIELDS) == set(profiles.Profile.__dataclass_fields__)
+    for name in profiles.PROFILES:
+        profiles.get(name)                                  # every shipped profile passes its own checks
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("lr=-1", "lr=-1.0 is out of range"), ("train_limit=0", "train_limit=0 is out of range"),
+    ("epochs=5,1", "distinct and increasing"), ("batch_size=0", "out of range"), ("spaces=pixel,fourier", "unknown spaces"),
+    ("drop=all", "unknown drop"), ("precision=fp16", "unknown precision"), ("schedule=1", "shorter than the last"),
+    ("filter_eps=0", "out of range"), ("robust_eps=1", "not a setting"),
+])
+def test_bad_settings_are_refused_before_any_work(setting, message):
+    with pytest.raises(ValueError, match=message):
+        profiles.get("paper", **profiles.parse_settings([setting]))
+
+
+def test_the_command_line_refuses_a_bad_setting_without_planning(capsys):
+    from fnlib.__main__ import main
+    assert main(["run", "--profile", "paper", "--dry-run", "--set", "lr=-1"]) == 2
+    assert "lr=-1.0 is out of range" in capsys.readouterr().err
+    assert main(["run", "--profile", "paper", "--dry-run", "--set", "train_limit=0"]) == 2
+
+
+def test_replicate_and_schedule_profiles_have_their_own_identity_and_folder():
+    from fnlib import steps
+    main = steps.Step("paper", "mnist", "resnet18")
+    seed1 = steps.Step("paper-seed1", "mnist", "resnet18")
+    sched10 = steps.Step("paper-sched10", "mnist", "resnet18")
+    assert seed1.recipe().seed == 1 and seed1.recipe().epochs == 100 and sched10.recipe().epochs == 10
+    assert len({main.ckpt_dir().name, seed1.ckpt_dir().name, sched10.ckpt_dir().name}) == 3
+    assert seed1.dir.parts[-5:] == ("results", "paper", "seed1", "mnist", "resnet18")
+    assert main.dir != seed1.dir
+    # ResNet-50 replicates stop early on the 100-epoch schedule (the checkpoints the claims read)
+    assert profiles.get("paper-seed1").run_epochs("mnist", "resnet50") == (10,)
+    assert profiles.get("paper-seed1").run_epochs("cifar10", "resnet50") == (10, 50)
+    assert steps.Step("paper-seed1", "mnist", "resnet50").recipe().epochs == 100
+
+
+def test_an_analysis_seed_never_names_another_training():
+    """Issue 30: 07_robustness's ``-p seed 1`` (PGD's random start) looked for another training's checkpoint."""
+    from fnlib import steps
+    main = steps.Step("smoke", "mnist", "resnet18")
+    pgd = steps.Step("smoke", "mnist", "resnet18", seed=1)
+    assert pgd.seed == 1 and main.seed == 0
+    assert pgd.ckpt_dir() == main.ckpt_dir()                          # the same training's weights
+    assert steps.Step("smoke", "mnist", "resnet18", overrides={"seed": 1}).ckpt_dir() != main.ckpt_dir()

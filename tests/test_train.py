@@ -46,8 +46,12 @@ def test_fit_writes_checkpoints_and_history(reference, mnist_small):
     assert sorted(p.name for p in d.iterdir()) == ["e1.pt", "e2.pt", "last.pt"]
     assert [r["epoch"] for r in hist] == [1, 2]
     for r in hist:
-        assert set(r) == {"epoch", "train_loss", "train_acc", "test_acc", "seconds"}
+        assert set(r) == {"epoch", "train_loss", "train_acc", "test_acc", "seconds", "weights"}
         assert math.isfinite(r["train_loss"]) and 0 <= r["train_acc"] <= 100 and r["seconds"] > 0
+    # each epoch records the digest of the weights it ended with: the one the pipeline reads off the checkpoint
+    from fnlib import pipeline
+    assert [r["weights"] for r in hist] == [pipeline.weights_digest(d / f"e{e}.pt") for e in (1, 2)]
+    assert hist[0]["weights"] != hist[1]["weights"]
     assert not model.training
     # the last row's test accuracy is the final model's; e2.pt holds the final weights
     assert hist[-1]["test_acc"] == evaluate.accuracy(model, *mnist_small)
