@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from fnlib import pipeline, results, summary
+from fnlib import pipeline, planner, results, summary
 from fnlib.claims import rules
 from fnlib.results import PROJECT_ROOT
 
@@ -58,9 +58,9 @@ def test_each_key_covers_only_what_its_step_reads(monkeypatch):
     assert changed(base, keys(device="cpu")) == []                  # where it runs is not what it computes
     # code: an edit to the attacks leaves training (and the ranking) alone; one to training changes all
     real = pipeline.code_hash
-    monkeypatch.setattr(pipeline, "code_hash", lambda step: "edited" if step == "attack" else real(step))
+    monkeypatch.setattr(planner, "code_hash", lambda step: "edited" if step == "attack" else real(step))
     assert changed(base, keys()) == ["03_attack"]
-    monkeypatch.setattr(pipeline.steps.Step, "train_identity", lambda self: {"code": "edited"})
+    monkeypatch.setattr(planner.steps.Step, "train_identity", lambda self: {"code": "edited"})
     assert changed(base, keys()) == every
     quick = keys("quick")
     assert not set(quick.values()) & set(base.values())
@@ -163,7 +163,14 @@ def test_a_failed_notebook_never_replaces_the_committed_one(tmp_path, monkeypatc
     with pytest.raises(RuntimeError, match="kernel died"):
         pipeline.execute(t, stream=False)
     assert t.output.read_text() == "committed" and not pipeline.ledger_path(t).exists()
-    # run(): the failure is reported, later tasks of the same weights are skipped, the command fails
+    # run(): without the checkpoints, analyses alone are refused before any work, naming the fix
+    logs = []
+    with pytest.raises(RuntimeError, match="cannot run in this selection"):
+        pipeline.run("smoke", only="mnist/resnet18", step=["attack", "algorithm1"], log=logs.append, stream=False)
+    assert any("03_attack_e1 refused" in line and "add --step train" in line for line in logs)
+    # with them: the failure is reported, later tasks of the same weights are skipped, the command fails
+    for e in (1, 2):
+        _fake_checkpoint(t.checkpoint().with_name(f"e{e}.pt"), e)
     logs = []
     with pytest.raises(RuntimeError, match="failed or were skipped"):
         pipeline.run("smoke", only="mnist/resnet18", step=["attack", "algorithm1"], log=logs.append, stream=False)
@@ -438,7 +445,7 @@ def test_a_retraining_that_gives_the_weights_back_keeps_their_analyses(tmp_path,
     assert ran == ["01_train_e1", *analyses[:3], "01_train_e2", *analyses[3:]]
     # a new torch: the same weights, but the analyses are computed by other code, so they run again
     machine["code"] = "torch upgraded"
-    monkeypatch.setattr(pipeline, "_torch_version", lambda: "99.0")
+    monkeypatch.setattr(planner, "_torch_version", lambda: "99.0")
     run()
     assert ran == ["01_train_e1", *analyses[:3], "01_train_e2", *analyses[3:]]
     # an analysis whose upstream step is stale and outside the selection is not kept: after a new identity,
