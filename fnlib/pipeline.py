@@ -284,8 +284,11 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
                     f"analyses run again: at most about {_hours(sum(estimate(u) or 0.0 for u in redo))} more than "
                     f"the estimate above")
     if dry_run:
+        whys = {a.task.key: a.why for a in actions}
         for i, t in enumerate(stale, 1):
-            log(f"would run [{i}/{len(stale)}] {t.dataset}/{t.arch} {t.name}")
+            log(f"would run [{i}/{len(stale)}] {t.dataset}/{t.arch} {t.name}: {whys[t.key]}")
+        counts = {w: sum(a.what == w for a in actions) for w in ("keep", "adopt", "run", "refuse")}
+        log("plan: " + ", ".join(f"{w} {n}" for w, n in counts.items()))
         return {}
     before = {str(t.checkpoint()): _mtime(t.checkpoint()) for t in tasks}    # to tell checkpoints made by this run
     timings, failed, pending, executed = {}, [], [], []
