@@ -46,7 +46,18 @@ def main(argv=None) -> int:
                    help="change one profile setting, e.g. --set test_limit=200 --set epochs=1,2 "
                         "(see python -m fnlib profiles); only the steps that read it re-run")
     r.add_argument("--force", action="store_true", help="re-run the selected steps; training starts from scratch")
-    r.add_argument("--dry-run", action="store_true", help="list the steps that would run")
+    r.add_argument("--dry-run", action="store_true", help="print every task's action (run, keep, adopt, refuse) "
+                                                          "and why; run nothing")
+    x = r.add_argument_group("executors", "where the tasks run (default: here, one at a time)")
+    x.add_argument("--executor", choices=("local", "dask", "slurm"), default="local",
+                   help="local: one task at a time in this process; dask: a Dask cluster (a LocalCluster of "
+                        "--workers, or --scheduler); slurm: Dask workers as Slurm jobs (dask-jobqueue)")
+    x.add_argument("--workers", type=int, help="dask: workers of the LocalCluster (default 2), one task each")
+    x.add_argument("--scheduler", help="dask: join a running cluster, e.g. tcp://HOST:8786")
+    x.add_argument("--partition", help="slurm: the partition of the worker jobs")
+    x.add_argument("--jobs", type=int, help="slurm: worker jobs (default 1)")
+    x.add_argument("--walltime", help="slurm: HH:MM:SS of each worker job")
+    x.add_argument("--gpus-per-job", type=int, help="slurm: GPUs of each worker job (its worker offers GPU=N)")
     rp = sub.add_parser("replay", help="train a finished run again to bring back its checkpoints, and check each "
                                        "against the weights digest its analyses recorded (no results file is touched)")
     rp.add_argument("--profile", default="paper")
@@ -70,7 +81,32 @@ def main(argv=None) -> int:
             overrides = parse_settings(a.set)
             if a.device:
                 overrides["device"] = a.device
-            timings = run(a.profile, force=a.force, only=a.only, dry_run=a.dry_run, step=a.step, overrides=overrides)
+            if a.executor != "local" and not a.dry_run:
+                from .executors import client_for
+                from .executors import run as run_on
+                if a.workers is not None and a.workers < 1:
+                    raise ValueError("--workers must be ≥ 1")
+                if a.executor == "slurm" and not (a.partition and a.walltime):
+                    raise ValueError("--executor slurm needs --partition P and --walltime HH:MM:SS")
+                clients = []
+
+                def connect():
+                    clients.append(client_for(a.executor, workers=a.workers, scheduler=a.scheduler,
+                                              partition=a.partition, jobs=a.jobs, walltime=a.walltime,
+                                              gpus_per_job=a.gpus_per_job))
+                    return clients[-1]
+                try:
+                    timings = run_on(connect, a.profile, force=a.force, only=a.only, step=a.step,
+                                     overrides=overrides, executor=a.executor)
+                finally:
+                    for c in clients:
+                        cluster = getattr(c, "cluster", None)
+                        c.close()
+                        if cluster is not None:
+                            cluster.close()
+            else:
+                timings = run(a.profile, force=a.force, only=a.only, dry_run=a.dry_run, step=a.step,
+                              overrides=overrides)
             root = results.work_root()
             print(f"ran {len(timings)} notebooks in {sum(timings.values()):.0f} s" if timings else
                   "dry run: nothing executed" if a.dry_run else "nothing to run")

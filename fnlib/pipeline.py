@@ -161,6 +161,13 @@ def execute(t: Task, stream: bool = True) -> float:
 
     With ``stream`` the kernel's output (training progress included) is echoed to this process's stdout/stderr.
     """
+    stage, seconds = run_notebook(t, stream)
+    finish(t, stage, seconds)
+    return seconds
+
+
+def run_notebook(t: Task, stream: bool = True) -> tuple[Path, float]:
+    """Execute ``t``'s notebook into the staging folder (where a worker runs it); return the path and seconds."""
     import papermill
     stage = stage_root() / "runs" / t.output.relative_to(runs_root())
     stage.parent.mkdir(parents=True, exist_ok=True)
@@ -170,17 +177,22 @@ def execute(t: Task, stream: bool = True) -> float:
                                stdout_file=sys.stdout if stream else None, stderr_file=sys.stderr if stream else None)
     seconds = time.perf_counter() - t0
     retitle(stage, t)
+    return stage, seconds
+
+
+def finish(t: Task, stage: Path, seconds: float, extra: dict | None = None) -> None:
+    """Move an executed notebook into place and enter it in the ledger (the driver's part of a task)."""
     t.output.parent.mkdir(parents=True, exist_ok=True)
     os.replace(stage, t.output)
-    record(t, seconds)
-    return seconds
+    record(t, seconds, extra)
 
 
-def record(t: Task, seconds: float) -> None:
+def record(t: Task, seconds: float, extra: dict | None = None) -> None:
     """Enter ``t``, just run, in its run's ledger ``steps.json``: its key and run time; for an analysis the
-    ``inputs`` it was made from (:func:`reusable`); the digest of the weights it read or made."""
+    ``inputs`` it was made from (:func:`reusable`); the digest of the weights it read or made; ``extra``
+    (where it ran: executor, host, device, GPU)."""
     ledger = _ledger(t)
-    ledger[t.name] = {"key": t.key, "seconds": round(seconds, 1)}
+    ledger[t.name] = {"key": t.key, "seconds": round(seconds, 1), **(extra or {})}
     if analyses_weights(t):
         ledger[t.name]["inputs"] = t.inputs
     if t.step != "csg" and t.checkpoint().exists():    # what the analyses read, or what training made
