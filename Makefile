@@ -18,7 +18,7 @@ export MPLBACKEND          := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_NUM_THREADS     ?= 2
 
-.PHONY: env book pipeline html test unit nbval bench regen-smoke gpu-paper paper-bg clean
+.PHONY: env book pipeline html test test-cluster unit nbval bench regen-smoke gpu-paper paper-bg clean
 env: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -43,6 +43,15 @@ test: env
 	rm -rf tests/_work
 	FNLIB_WORKDIR=$(CURDIR)/tests/_work $(BIN)/python -m pytest tests book/runs/smoke \
 		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q
+
+## make test-cluster: the Dask executors with real engines: a LocalCluster running notebooks (a killed worker,
+## a failing notebook) and a single-node Slurm that tests/cluster/slurm-up.sh brings up (root, Debian packages)
+test-cluster: env
+	rm -rf tests/_work /tmp/fnlib-slurm
+	bash tests/cluster/slurm-up.sh /tmp/fnlib-slurm
+	SLURM_CONF=/tmp/fnlib-slurm/slurm.conf FNLIB_WORKDIR=$(CURDIR)/tests/_work $(BIN)/python -m pytest \
+		tests/test_executors.py tests/test_slurm.py -m cluster -q; rc=$$?; \
+		bash tests/cluster/slurm-down.sh /tmp/fnlib-slurm; exit $$rc
 
 unit: env
 	$(BIN)/python -m pytest tests -q

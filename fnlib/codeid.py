@@ -49,15 +49,26 @@ def canonical(node) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _parse(module: str, mtime_ns: int) -> ast.Module:
-    return ast.parse((PACKAGE / f"{module}.py").read_text())
+def _parse(path: str, mtime_ns: int) -> ast.Module:
+    return ast.parse(Path(path).read_text())
+
+
+def files(module: str) -> list[Path]:
+    """The source files of ``module``: ``fnlib/<module>.py``, or every file of the package ``fnlib/<module>/``."""
+    path = PACKAGE / f"{module}.py"
+    if path.exists():
+        return [path]
+    if (PACKAGE / module / "__init__.py").exists():
+        return sorted((PACKAGE / module).glob("*.py"))
+    raise ValueError(f"fnlib has no module {module!r} ({path})")
 
 
 def parse(module: str) -> ast.Module:
-    path = PACKAGE / f"{module}.py"
-    if not path.exists():
-        raise ValueError(f"fnlib has no module {module!r} ({path})")
-    return _parse(module, path.stat().st_mtime_ns)
+    """The parsed code of ``module`` (a package: its files' statements, one after the other)."""
+    trees = [_parse(str(f), f.stat().st_mtime_ns) for f in files(module)]
+    if len(trees) == 1:
+        return trees[0]
+    return ast.Module(body=[n for t in trees for n in _drop_docstring(t.body)], type_ignores=[])
 
 
 def imports(nodes) -> set[str]:
@@ -74,7 +85,7 @@ def imports(nodes) -> set[str]:
                     found.add(n.module.split(".")[1])
             elif isinstance(n, ast.Import):
                 found.update(a.name.split(".")[1] for a in n.names if a.name.startswith("fnlib."))
-    return {m for m in found if (PACKAGE / f"{m}.py").exists()}
+    return {m for m in found if (PACKAGE / f"{m}.py").exists() or (PACKAGE / m / "__init__.py").exists()}
 
 
 def step_nodes(function: str) -> list:

@@ -37,17 +37,6 @@ class TaskError(RuntimeError):
     """A task failed on a worker; the message names the step and its staged notebook."""
 
 
-def _device(t: Task) -> tuple[str, str | None]:
-    from .hardware import resolve_device
-    p = profiles.get(t.profile, **t.overrides)
-    d = resolve_device(p.device)
-    gpu = None
-    if d.type == "cuda":
-        import torch
-        gpu = torch.cuda.get_device_name(d)
-    return str(d), gpu
-
-
 def probe(work_root: str, token: str) -> str:
     """On a worker: write ``<work root>/.stage/probe/<token>/<host>-<pid>`` and return its name."""
     folder = Path(work_root) / ".stage" / "probe" / token
@@ -57,7 +46,8 @@ def probe(work_root: str, token: str) -> str:
     return name
 
 
-def work(t: Task, code: str, work_root: str, recheck: bool, made_before: int | None, *upstream: dict) -> dict:
+def work(t: Task, code: str, work_root: str, recheck: bool, made_before: int | None, *upstream: dict,
+         executor: str = "dask") -> dict:
     """Run one task on a worker and return its record. ``upstream``: the records of the tasks it waited for."""
     os.environ["FNLIB_WORKDIR"] = work_root
     from .pipeline import run_notebook
@@ -75,9 +65,14 @@ def work(t: Task, code: str, work_root: str, recheck: bool, made_before: int | N
         action = redecide(t, made_now, adopted, ran)
         if action != "run":
             return dict(record, action=action, task=t)
-    device, gpu = _device(t)
-    stage, seconds = run_notebook(t, stream=False)
-    record.update(action="run", task=t, stage=str(stage), seconds=seconds, device=device, gpu=gpu)
+    from .pipeline import where
+    try:
+        stage, seconds = run_notebook(t, stream=False)
+    except Exception as e:                  # a short, picklable message: the step, the error, its notebook
+        from .pipeline import stage_path
+        what = f"{e.ename}: {e.evalue}" if hasattr(e, "ename") else f"{type(e).__name__}: {e}"
+        raise TaskError(f"{what[:500]} (on {socket.gethostname()}; executed notebook: {stage_path(t)})") from None
+    record.update(action="run", task=t, stage=str(stage), seconds=seconds, where=where(t, executor))
     if t.step != "csg" and t.checkpoint().exists():
         from .planner import weights_digest
         record["weights"] = weights_digest(t.checkpoint())
@@ -156,7 +151,7 @@ def run(connect, profile: str, force: bool = False, only: str | None = None, ste
             for w in {a.task.weights for a in todo if a.task.step == "train"}:
                 t = next(a.task for a in todo if a.task.weights == w)
                 shutil.rmtree(t.checkpoint().parent, ignore_errors=True)
-        futures, last_stage = {}, {}
+        futures, last_stage, token = {}, {}, uuid.uuid4().hex[:8]     # keys of this run only: no cached error
         for i, a in enumerate(todo):
             t = a.task
             waits = [futures[d.key] for d in t.deps if d.key in futures]
@@ -164,8 +159,8 @@ def run(connect, profile: str, force: bool = False, only: str | None = None, ste
                 waits.append(last_stage[t.weights])             # stages of one training: in order
             ckpt = t.checkpoint()
             made_before = ckpt.stat().st_mtime_ns if ckpt.exists() else None
-            fut = client.submit(work, t, code[t.step], str(work_root), a.recheck, made_before, *waits,
-                                key=f"{t.name}-{t.dataset}-{t.arch}-{t.key}", priority=len(todo) - i,
+            fut = client.submit(work, t, code[t.step], str(work_root), a.recheck, made_before, *waits, executor=executor,
+                                key=f"{t.name}-{t.dataset}-{t.arch}-{t.key}-{token}", priority=len(todo) - i,
                                 resources=resources(t, p), pure=False)
             futures[t.key] = fut
             if t.step == "train":
@@ -179,18 +174,15 @@ def run(connect, profile: str, force: bool = False, only: str | None = None, ste
                 rec = fut.result()
             except Exception as e:
                 why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-                staged = Path(results.work_root()) / ".stage" / "runs"
-                log(f"✗ {label} failed: {why} (executed notebook under {staged})")
+                log(f"✗ {label} failed: {why}")
                 failed.append(t)
                 continue
             if rec["action"] == "adopt":
                 adopt([t], log)
             elif rec["action"] == "run":
-                finish(t, Path(rec["stage"]), rec["seconds"],
-                       extra={"executor": executor, "host": rec["host"], "device": rec["device"],
-                              **({"gpu": rec["gpu"]} if rec.get("gpu") else {})})
+                finish(t, Path(rec["stage"]), rec["seconds"], extra=rec["where"])
                 timings[f"{t.dataset}/{t.arch}/{t.name}"] = rec["seconds"]
-                log(f"✓ {label} ({rec['seconds']:.0f} s on {rec['host']}, {rec['device']})")
+                log(f"✓ {label} ({rec['seconds']:.0f} s on {rec['where']['host']}, {rec['where']['device']})")
         _summarize(profile, log)
     if failed:
         raise RuntimeError(f"{len(failed)} task(s) failed or were skipped: "

@@ -162,14 +162,27 @@ def execute(t: Task, stream: bool = True) -> float:
     With ``stream`` the kernel's output (training progress included) is echoed to this process's stdout/stderr.
     """
     stage, seconds = run_notebook(t, stream)
-    finish(t, stage, seconds)
+    finish(t, stage, seconds, where(t, "local"))
     return seconds
+
+
+def where(t: Task, executor: str) -> dict:
+    """Where ``t`` ran, as its ledger entry records it: the executor, the host, the device and the GPU model."""
+    import socket
+
+    from .hardware import resolve_device
+    device = resolve_device(profiles.get(t.profile, **t.overrides).device)
+    out = {"executor": executor, "host": socket.gethostname(), "device": str(device)}
+    if device.type == "cuda":
+        import torch
+        out["gpu"] = torch.cuda.get_device_name(device)
+    return out
 
 
 def run_notebook(t: Task, stream: bool = True) -> tuple[Path, float]:
     """Execute ``t``'s notebook into the staging folder (where a worker runs it); return the path and seconds."""
     import papermill
-    stage = stage_root() / "runs" / t.output.relative_to(runs_root())
+    stage = stage_path(t)
     stage.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     papermill.execute_notebook(str(t.notebook), str(stage), parameters=t.parameters, kernel_name="python3",
@@ -178,6 +191,11 @@ def run_notebook(t: Task, stream: bool = True) -> tuple[Path, float]:
     seconds = time.perf_counter() - t0
     retitle(stage, t)
     return stage, seconds
+
+
+def stage_path(t: Task) -> Path:
+    """Where ``t``'s notebook executes before it moves into place (and stays, with its error, if it fails)."""
+    return stage_root() / "runs" / t.output.relative_to(runs_root())
 
 
 def finish(t: Task, stage: Path, seconds: float, extra: dict | None = None) -> None:

@@ -73,3 +73,14 @@ def test_one_steps_function_is_not_anothers_code(copy):
     copy("steps", "def attack(progress=True, **kw):\n", "def attack(progress=True, **kw):\n    progress = bool(progress)\n")
     after = digests()
     assert {s for s in after if after[s] != before[s]} == {"attack"}
+
+
+def test_a_subpackage_is_followed_too(copy):
+    """``from .claims import x`` in a step would otherwise escape the identity."""
+    before = digests()
+    copy("steps", "def attack(progress=True, **kw):\n",
+         "def attack(progress=True, **kw):\n    from .claims import rules  # noqa: F401\n")
+    with_claims = digests()
+    assert "claims" in codeid.closure("attack") and with_claims["attack"] != before["attack"]
+    copy("claims/rules", "def ", "def _planted():\n    return 2\n\n\ndef ")
+    assert digests()["attack"] != with_claims["attack"]

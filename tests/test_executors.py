@@ -125,7 +125,8 @@ def test_a_failing_notebook_is_named_and_only_it_runs_again(notebook_env, cluste
     logs.clear()
     with pytest.raises(RuntimeError, match="1 task.s. failed"):
         executors.run(cluster, "smoke", log=logs.append, **SLICE)
-    assert any("✗ mnist/resnet18 03_attack_e1 failed" in line for line in logs), logs
+    assert any("✗ mnist/resnet18 03_attack_e1 failed: ValueError: checkpoint" in line and "cannot be read" in line
+               and "03_attack_e1.ipynb" in line for line in logs), logs
     assert any("✓ mnist/resnet18 03_attack_e2" in line for line in logs), logs      # the other task finished
     t.checkpoint().write_bytes(good)
     ran = executors.run(cluster, "smoke", log=logs.append, **SLICE)
