@@ -15,10 +15,11 @@ their checkpoint (:func:`fnlib.pipeline.remade_stages`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import results
-from .steps import STEP_NOTEBOOKS
+from .steptable import NOTEBOOKS as STEP_NOTEBOOKS
 
 TRAIN, CSG = STEP_NOTEBOOKS["train"], STEP_NOTEBOOKS["csg"]     # CSG reads the data, never the weights
 
@@ -46,9 +47,22 @@ def reached(train_json: dict) -> int | None:
     return max(done) if done else None
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One place where a run folder's results come from more than one training: the checkpoint epoch it
+    concerns, and a sentence for a reader. Code reads ``epoch``; only people read ``text``."""
+    epoch: int
+    text: str
+
+
 def problems(run: Path) -> list[str]:
     """Sentences naming each place where the results in run folder ``run`` come from more than one
     training; empty when they all come from one (or nothing says otherwise)."""
+    return [f.text for f in findings(run)]
+
+
+def findings(run: Path) -> list[Finding]:
+    """:func:`problems` as data: one :class:`Finding` per place, with its epoch."""
     run = Path(run)
     ledger = results.read_json(run / "steps.json") if (run / "steps.json").exists() else {}
     done = reached(results.read_json(run / "train.json")) if (run / "train.json").exists() else None
@@ -57,15 +71,16 @@ def problems(run: Path) -> list[str]:
     out = []
     for epoch in sorted(landed | set(read)):
         if done is not None and epoch > done:
-            out.append(f"the epoch-{epoch} results come from an earlier training: the one behind train.csv has "
-                       f"reached epoch {done} so far")
+            out.append(Finding(epoch, f"the epoch-{epoch} results come from an earlier training: the one behind "
+                                      f"train.csv has reached epoch {done} so far"))
         digests = read.get(epoch, {})
         if len(set(digests.values())) > 1:
             groups: dict = {}
             for stem, digest in sorted(digests.items()):
                 groups.setdefault(digest, []).append(stem)
-            out.append(f"the epoch-{epoch} analyses read {len(groups)} different sets of weights: "
-                       + "; ".join(", ".join(stems) for stems in groups.values()))
+            out.append(Finding(epoch, f"the epoch-{epoch} analyses read {len(groups)} different sets of weights: "
+                                      + "; ".join(", ".join(stems) for stems in groups.values())))
         elif digests and epoch in made and made[epoch] not in digests.values():
-            out.append(f"the epoch-{epoch} analyses read other weights than its training stage last made")
+            out.append(Finding(epoch, f"the epoch-{epoch} analyses read other weights than its training stage last "
+                                      "made"))
     return out

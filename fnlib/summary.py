@@ -79,9 +79,8 @@ def flag_mixed(rows: list[dict], provenance: dict) -> None:
             dataset, arch = run.split("/")
             if not all(re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", model) for w in (dataset, arch)):
                 continue
-            for problem in info.get("mixed") or []:
-                hit = {int(x) for x in re.findall(r"epoch-(\d+)", problem)}
-                if not epochs or not hit or hit & epochs:
+            for epoch, problem in info.get("mixed_at") or []:
+                if not epochs or epoch in epochs:
                     r["note"] = f"mixed trainings, {run}: {problem}" + (f"; {r['note']}" if r["note"] else "")
 
 
@@ -91,6 +90,7 @@ def _provenance(root: Path) -> dict:
     out = {}
     for f in sorted(root.glob("*/*/train.json")):
         info = results.read_json(f)
+        found = lineage.findings(f.parent)
         out[f"{f.parent.parent.name}/{f.parent.name}"] = {
             **info.get("provenance", {}), "train_seconds": info.get("seconds"), "precision": info.get("precision"),
             "epochs_done": info.get("epochs_done"), "sessions": len(info.get("sessions", [])),
@@ -98,8 +98,9 @@ def _provenance(root: Path) -> dict:
             # how the convolutions' weight gradients were computed (fnlib.convgrad; "torch" before it existed)
             "weight_grads": sorted({s.get("conv_weight_grad", "torch") for s in info.get("sessions", [])}),
             "analysed_on": _analysed_on(f.parent),
-            "mixed": (mixed := lineage.problems(f.parent)),
-            "mixed_origin": {e: origin for e in sorted({int(x) for m in mixed for x in re.findall(r"epoch-(\d+)", m)})
+            "mixed": [x.text for x in found],
+            "mixed_at": [[x.epoch, x.text] for x in found],        # the same, with the epoch each concerns
+            "mixed_origin": {e: origin for e in sorted({x.epoch for x in found})
                              if (origin := _origin(f.parent / f"e{e}"))}}
     return out
 
