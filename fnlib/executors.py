@@ -73,9 +73,6 @@ def work(t: Task, code: str, work_root: str, recheck: bool, made_before: int | N
         what = f"{e.ename}: {e.evalue}" if hasattr(e, "ename") else f"{type(e).__name__}: {e}"
         raise TaskError(f"{what[:500]} (on {socket.gethostname()}; executed notebook: {stage_path(t)})") from None
     record.update(action="run", task=t, stage=str(stage), seconds=seconds, where=where(t, executor))
-    if t.step != "csg" and t.checkpoint().exists():
-        from .planner import weights_digest
-        record["weights"] = weights_digest(t.checkpoint())
     return record
 
 
@@ -173,8 +170,9 @@ def run(connect, profile: str, force: bool = False, only: str | None = None, ste
             try:
                 rec = fut.result()
             except Exception as e:
+                blocked = [f for f in failed if f in t.deps or (f.step == "train" and f.weights == t.weights)]
                 why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-                log(f"✗ {label} failed: {why}")
+                log(f"✗ {label} skipped: {blocked[0].name} failed" if blocked else f"✗ {label} failed: {why}")
                 failed.append(t)
                 continue
             if rec["action"] == "adopt":

@@ -17,14 +17,15 @@ from .steps import Step
 from .steptable import NOTEBOOKS
 
 
-def replay(profile: str, dataset: str, arch: str, until: int | None = None, log=print) -> dict:
+def replay(profile: str, dataset: str, arch: str, until: int | None = None, log=print,
+           overrides: dict | None = None) -> dict:
     """Train ``dataset/arch`` of ``profile`` again up to ``until`` (default: its last checkpoint); return
     ``{epoch: {"recorded": digest, "replayed": digest, "match": bool}}`` for every checkpoint made."""
     from . import models
     from .hardware import describe
     from .pipeline import weights_digest
     from .train import fit, seed_everything
-    s = Step(profile, dataset, arch)
+    s = Step(profile, dataset, arch, overrides=overrides)
     epochs = s.p.run_epochs(dataset, arch)
     until = epochs[-1] if until is None else int(until)
     if until not in epochs:

@@ -138,8 +138,14 @@ def test_a_killed_worker_loses_nothing_finished(notebook_env, cluster):
     """A worker killed mid-task (as at a Slurm walltime): Dask runs the task again elsewhere."""
     import threading
     import time
-    logs, out = [], {}
-    thread = threading.Thread(target=lambda: out.update(executors.run(cluster, "smoke", log=logs.append, **SLICE)))
+    logs, out, errors = [], {}, []
+
+    def drive():
+        try:
+            out.update(executors.run(cluster, "smoke", log=logs.append, **SLICE))
+        except Exception as e:          # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+    thread = threading.Thread(target=drive)
     thread.start()
     killed = None
     for _ in range(600):
@@ -153,6 +159,6 @@ def test_a_killed_worker_loses_nothing_finished(notebook_env, cluster):
         time.sleep(0.2)
     thread.join(timeout=900)
     assert killed and not thread.is_alive()
-    assert len(out) == 4, logs
+    assert not errors and len(out) == 4, (errors, logs)
     assert planner.decide("smoke", SLICE["overrides"], SLICE["only"], SLICE["step"])[0].what == "keep"
     assert {a.what for a in planner.decide("smoke", SLICE["overrides"], SLICE["only"], SLICE["step"])} == {"keep"}
