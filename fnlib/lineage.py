@@ -49,6 +49,12 @@ def reached(train_json: dict) -> int | None:
 def problems(run: Path) -> list[str]:
     """Sentences naming each place where the results in run folder ``run`` come from more than one
     training; empty when they all come from one (or nothing says otherwise)."""
+    return [sentence for _, sentence in problems_by_epoch(run)]
+
+
+def problems_by_epoch(run: Path) -> list[tuple[int, str]]:
+    """:func:`problems` with the checkpoint epoch each sentence is about, as data (never parsed back from the
+    sentence)."""
     run = Path(run)
     ledger = results.read_json(run / "steps.json") if (run / "steps.json").exists() else {}
     done = reached(results.read_json(run / "train.json")) if (run / "train.json").exists() else None
@@ -57,15 +63,15 @@ def problems(run: Path) -> list[str]:
     out = []
     for epoch in sorted(landed | set(read)):
         if done is not None and epoch > done:
-            out.append(f"the epoch-{epoch} results come from an earlier training: the one behind train.csv has "
-                       f"reached epoch {done} so far")
+            out.append((epoch, f"the epoch-{epoch} results come from an earlier training: the one behind train.csv "
+                                f"has reached epoch {done} so far"))
         digests = read.get(epoch, {})
         if len(set(digests.values())) > 1:
             groups: dict = {}
             for stem, digest in sorted(digests.items()):
                 groups.setdefault(digest, []).append(stem)
-            out.append(f"the epoch-{epoch} analyses read {len(groups)} different sets of weights: "
-                       + "; ".join(", ".join(stems) for stems in groups.values()))
+            out.append((epoch, f"the epoch-{epoch} analyses read {len(groups)} different sets of weights: "
+                                + "; ".join(", ".join(stems) for stems in groups.values())))
         elif digests and epoch in made and made[epoch] not in digests.values():
-            out.append(f"the epoch-{epoch} analyses read other weights than its training stage last made")
+            out.append((epoch, f"the epoch-{epoch} analyses read other weights than its training stage last made"))
     return out
