@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.ticker import NullFormatter
 
+from .claims.sheet import clip_t
 from .plots import _figure, _finish, _run_label, _style
 
 MODEL_LABELS = {"original": "original", "filtered": "filtered (S ranked on test, the paper's)",
@@ -136,8 +137,9 @@ def seeds_table(run_dir) -> pd.DataFrame:
     df = pd.read_csv(Path(run_dir) / "seeds_summary.csv", keep_default_na=False)
     what = [QUANTITY_LABELS.get(q, q) + (f" @ε {e}" if e != "" else "") + (f", {s}" if s else "")
             for q, e, s in zip(df["quantity"], df["epsilon"], df["space"])]
+    # a t interval over few seeds can reach past what the quantity can take: clipped (fnlib.claims.sheet.clip_t)
+    ends = [clip_t(lo, hi, q) for lo, hi, q in zip(df["low"].astype(float), df["high"].astype(float), df["quantity"])]
     return pd.DataFrame({"epoch": df["epoch"], "number": what, "seeds": df["seeds"],
-                         "mean [95 % t interval]": [f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in
-                                                    zip(df["mean"].astype(float), df["low"].astype(float),
-                                                        df["high"].astype(float))],
+                         "mean [95 % t interval]": [f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, (lo, hi) in
+                                                    zip(df["mean"].astype(float), ends)],
                          "range": [f"{a:.1f} – {b:.1f}" for a, b in zip(df["min"].astype(float), df["max"].astype(float))]})

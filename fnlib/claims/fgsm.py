@@ -211,16 +211,18 @@ class _empty:
 
 
 def number_reason(verdict, ours, ci, paper, margin, spaces=None, values=None) -> str:
-    """The one plain sentence of a number row: where ours lies against the paper's value and its margin."""
+    """The one plain sentence of a number row (ours and the paper's value stand in their own columns): where the
+    interval lies against the paper's value ± the margin, and the other ε space's value where there is one."""
     v = Verdict.of(verdict)
     if v is Verdict.PENDING or ours is None:
         return "its results have not landed yet"
-    where = (f"ours {pct(ours, 2)} % {fmt_ci(*ci)}" if ci else f"ours {pct(ours, 2)} %") + f" against the paper's {paper:g} %"
-    if spaces and len(spaces) > 1 and values is not None:
-        where += f" (normalized space {pct(values, 2)} %)"
-    return where + {Verdict.REPRODUCED: f", within ± {margin:g} points",
-                    Verdict.NOT: f", outside ± {margin:g} points" + (" in both ε spaces" if spaces and len(spaces) > 1 else ""),
-                    Verdict.INCONCLUSIVE: f": the interval straddles ± {margin:g} points or the ε spaces disagree"}.get(v, "")
+    both = spaces and len(spaces) > 1
+    other = f" (normalized ε: {pct(values, 2)} %)" if both and values is not None else ""
+    return {Verdict.REPRODUCED: f"inside the paper's value ± {margin:g} points" + (" in both ε spaces" if both else ""),
+            Verdict.NOT: f"{abs(ours - paper):.1f} points from the paper's value, outside ± {margin:g}"
+                         + (" in both ε spaces" if both else "") + other,
+            Verdict.INCONCLUSIVE: f"the interval straddles the paper's value ± {margin:g} points, or the ε spaces "
+                                  "disagree" + other}.get(v, "")
 
 
 def earlier_spaces(per: dict, verdict) -> dict | None:
