@@ -465,7 +465,8 @@ def fig4(profile_dir, datasets=None, archs=None, path=None, planned=None) -> Fig
     if not datasets or not archs:
         raise FileNotFoundError(f"no kernel-drop results under {profile_dir}")
     # architectures the profile plans but whose results have not landed: a row of their own, marked as missing
-    archs = sorted(set(archs) | set(planned or ()), key=_arch_key)
+    if planned:
+        archs = sorted(set(archs) | set(planned), key=_arch_key)
     all_epochs = sorted({e for d in datasets for a in archs for e in epochs_in(profile_dir / d / a)})
     colors = epoch_colors(all_epochs)
     with _style():
