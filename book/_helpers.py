@@ -127,7 +127,7 @@ def banner_line() -> str:
     scale = "" if PROFILE == "paper" else " — below paper scale, a check of the machinery"
     return (f":::{{{kind}}}\nProfile **{PROFILE}**{scale}: {ANAME.get(REF_ARCH, REF_ARCH)} at epochs "
             f"{REF_EPOCHS[10]} / {REF_EPOCHS[50]} / {REF_EPOCHS[100]}; {len(done)} of {len(runs)} runs landed"
-            + (f" ({', '.join(todo)} not run)" if todo else "") + ". Where each was computed: {doc}`/book/intro`.\n:::")
+            + (f" ({', '.join(todo)} not run)" if todo else "") + ". {doc}`Where each was computed </book/intro>`.\n:::")
 
 
 def mixed() -> dict:
