@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from .claims.sheet import clip_t
-from .plots import _figure, _finish, _run_label, _style
+from .plots import _figure, _finish, _pretty_dataset, _run_label, _style
 
 MODEL_LABELS = {"original": "original", "filtered": "filtered (S ranked on test, the paper's)",
                 "filtered_val": "filtered (S ranked on validation)",
@@ -120,7 +120,7 @@ def csg_table(run_dirs) -> pd.DataFrame:
             continue
         info = json.loads(path.read_text())
         for s in info["summary"]:
-            rows.append({"data set": _run_label(run_dir).split(" · ")[0], "embedding": f"{s['embedding'].upper()}-{s['dim']}",
+            rows.append({"data set": _pretty_dataset(Path(run_dir).resolve().parent.name), "embedding": f"{s['embedding'].upper()}-{s['dim']}",
                          "CSG [95 % interval]": f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]",
                          "draws": info["params"]["resamples"], "M per class": info["params"]["m"],
                          "k": info["params"]["k"]})
