@@ -213,12 +213,13 @@ def eq2_reason(pairs: dict, tests: dict, verdict, ref: str) -> str:
         return "" if p is None else f" ({p.acc_new - p.acc_old:+.2f} points)"
     out = []
     lit, ctrl = tests.get((ref, "literal")), tests.get((ref, "control"))
+    whose = "the paper's model" if ref == "mnist/resnet50" else "standing in for the paper's model"
     if lit is Verdict.REPRODUCED:
-        out.append(f"on {run_name(ref)}, the paper's model, the filter raises FGSM accuracy{gain(ref, 'literal')}"
+        out.append(f"on {run_name(ref)}, {whose}, the filter raises FGSM accuracy{gain(ref, 'literal')}"
                    + ("" if ctrl in (None, Verdict.PENDING, Verdict.REPRODUCED) else
                       f" but not once BatchNorm statistics are recomputed on both models{gain(ref, 'control')}"))
     elif lit is not None and lit is not Verdict.PENDING:
-        out.append(f"on {run_name(ref)}, the paper's model, eq 2 as written is {lit.value}{gain(ref, 'literal')}")
+        out.append(f"on {run_name(ref)}, {whose}, eq 2 as written is {lit.value}{gain(ref, 'literal')}")
     others = [r for (r, k) in tests if k == "literal" and r != ref]
     for word, pick in (("raises", lambda v, p: v is Verdict.REPRODUCED),
                        ("lowers", lambda v, p: v is Verdict.NOT and p.only_old > p.only_new),
@@ -228,6 +229,11 @@ def eq2_reason(pairs: dict, tests: dict, verdict, ref: str) -> str:
                and pick(tests[(r, "literal")], pairs[(r, "literal")])]
         if hit:
             out.append(f"it {word} FGSM accuracy on {', '.join(hit)}")
+    said = {ref} if lit is Verdict.REPRODUCED and ctrl is Verdict.NOT else set()
+    lost = [f"{run_name(r)}{gain(r, 'control')}" for (r, k), v in tests.items()
+            if k == "control" and v is Verdict.NOT and r not in said]
+    if lost:
+        out.append(f"with BatchNorm statistics recomputed on both models the filter gains nothing on {', '.join(lost)}")
     pending = sorted({run_name(r) for (r, k), p in pairs.items() if p is None})
     if pending:
         out.append(f"{', '.join(pending)} pending")
