@@ -9,6 +9,7 @@ the runs still pending). Every page reads only results files (SPEC §4), never m
 """
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -18,7 +19,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from IPython import get_ipython
-from IPython.display import Markdown, display
+from IPython.display import HTML, Markdown, display
 from matplotlib.figure import Figure
 from myst_nb import glue as _glue
 
@@ -82,8 +83,11 @@ def model_name(dataset: str, epoch=None, arch: str | None = None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ banner
-def banner() -> None:
-    """A MyST admonition naming the profile that produced the numbers of the page."""
+def banner(full: bool = False) -> None:
+    """The profile that produced the numbers of the page: in full on the intro (``full``), one line elsewhere."""
+    if not full:
+        display(Markdown(banner_line()))
+        return
     if SUMMARY is not None:
         desc = SUMMARY.get("description") or PROFILE
         same = REF_ARCH == "resnet50" and all(REF_EPOCHS[e] == e for e in (10, 50, 100))
@@ -109,6 +113,21 @@ def banner() -> None:
                    f" (or `make book PROFILE={PROFILE}`)")
                 + f", then build the book again; see {{doc}}`/book/rerun`.\n\n" + where_computed())
     display(Markdown(f":::{{admonition}} {title}\n:class: {kind}\n{body}\n:::"))
+
+
+def banner_line() -> str:
+    """One line: the profile, its reference models, how many runs have landed, and a link to the full banner."""
+    if SUMMARY is None:
+        return (f":::{{warning}}\nProfile **{PROFILE}**: no results yet (`results/{PROFILE}/summary.json` is missing); "
+                "numbers read n/a. See {doc}`/book/intro`.\n:::")
+    runs = PROFILE_SPEC.runs() if PROFILE_SPEC is not None else []
+    done = [r for r in runs if (SUMMARY.get("provenance") or {}).get("/".join(r))]
+    todo = [f"{DNAME.get(d, d)} {ANAME.get(a, a)}" for d, a in runs if (d, a) not in done]
+    kind = "note" if PROFILE == "paper" and not mixed() else "warning"
+    scale = "" if PROFILE == "paper" else " — below paper scale, a check of the machinery"
+    return (f":::{{{kind}}}\nProfile **{PROFILE}**{scale}: {ANAME.get(REF_ARCH, REF_ARCH)} at epochs "
+            f"{REF_EPOCHS[10]} / {REF_EPOCHS[50]} / {REF_EPOCHS[100]}; {len(done)} of {len(runs)} runs landed"
+            + (f" ({', '.join(todo)} not run)" if todo else "") + ". {doc}`Where each was computed </book/intro>`.\n:::")
 
 
 def mixed() -> dict:
@@ -249,14 +268,111 @@ def row(key: str) -> dict:
     for r in (SUMMARY or {}).get("rows", []):
         if r["id"] == key:
             return r
-    return {"id": key, "verdict": NA, "note": "", "model": NA, "ours": None, "paper": None}
+    return {"id": key, "verdict": NA, "reason": "", "evidence": "", "model": NA, "ours": None, "paper": None,
+            "rules": [], "earlier": None, "scope": {}}
 
 
 def verdict(key: str) -> str:
-    """A row's verdict as the pages print it: "pending", not the constant's "(not computed yet)", since a pending
-    row may already show the evidence so far."""
-    v = row(key)["verdict"]
-    return "pending" if v == fsummary.PENDING else v
+    """A row's verdict (the enum's value, e.g. "not reproduced"; n/a without a summary)."""
+    return row(key)["verdict"]
+
+
+# ------------------------------------------------------------------------------------------- verdicts, shown
+SHORT = {"cifar10_clean_e100": "CIFAR-10 clean accuracy @100", "cifar10_fgsm_0.01_e100": "CIFAR-10 FGSM accuracy, ε = 0.01",
+         "mnist_clean_e100": "MNIST clean accuracy @100", "mnist_fgsm_0.34_e100": "MNIST FGSM accuracy, ε = 0.34",
+         "fgsm_stronger_on_complex_data": "FGSM stronger on CIFAR-10 than MNIST",
+         "mnist_fraction_fragile_e10": "MNIST fragile share of conv1 @10",
+         "mnist_attacking_S_e10": "MNIST images attacking S @10",
+         "cifar10_fraction_fragile_e50": "CIFAR-10 fragile share of conv1 @50",
+         "cifar10_attacking_S_e50": "CIFAR-10 images attacking S @50",
+         "csg_cifar10": "CSG complexity, CIFAR-10 (cited)", "csg_mnist": "CSG complexity, MNIST (cited)",
+         "csg_order": "CIFAR-10 more complex than MNIST", "accuracy_grows": "Accuracy grows with training",
+         "targeting_grows_with_eps": "Share attacking S grows with ε", "late_model_balanced": "Late model more balanced",
+         "filter_lowers_targeting": "Filter lowers the share attacking S",
+         "filter_improves_robustness": "Filter improves robustness (eq 2)",
+         "fragile_grows_with_depth": "More fragile kernels in deeper nets",
+         "mean_drop_cifar_saturates": "Mean drop accuracy saturates (CIFAR-10)",
+         "mean_drop_mnist_rises_falls": "Mean drop accuracy rises, falls (MNIST)",
+         "beyond_filtered_pgd": "Filter's gain under PGD", "beyond_filtered_fgsm_transfer": "Filter's gain under transfer",
+         "beyond_filtered_val_fgsm": "Filter's gain, S ranked on validation",
+         "beyond_filtered_bn_fgsm": "Filter's gain, BatchNorm recomputed"}
+CLAIMS_PAGE = "claims.html"      # the claims page, relative to another chapter page (all live in book/)
+
+
+def verdict_badge(v: str) -> str:
+    """A verdict as HTML: bold, coloured by its value (the only bold in the tables)."""
+    return f'<span class="verdict {html.escape(str(v)).replace(" ", "-")}">{html.escape(str(v))}</span>'
+
+
+def rule_links(r: dict, here: bool = False) -> str:
+    """The rules a row cites, as links to where each is stated (the claims page's Rules section)."""
+    base = "" if here else CLAIMS_PAGE
+    return ", ".join(f'<a href="{base}#rule-{c["id"]}">{html.escape(c["id"])} v{c["version"]}</a>'
+                     for c in r.get("rules") or [])
+
+
+def ours_text(r: dict) -> str:
+    """'34.40 [33.48, 35.34]', or '—' for a claim without a number."""
+    if r.get("ours") is None:
+        return "—"
+    ci = r.get("ci")
+    return f"{r['ours']:.2f}" + (f" {fsummary.fmt_ci(*ci)}" if ci else "")
+
+
+def paper_text(r: dict) -> str:
+    v = r.get("paper")
+    if v is None or v == "—":
+        return "—"
+    return f"{v:g}" if isinstance(v, (int, float)) else html.escape(str(v))
+
+
+def earlier_text(r: dict, here: bool = False) -> str:
+    """'rule v1 gave: reproduced', for a row whose rule changed after its data were seen."""
+    e = r.get("earlier")
+    if not e:
+        return ""
+    base = "" if here else CLAIMS_PAGE
+    return (f'<span class="earlier">{html.escape(e["verdict"])} under <a href="{base}#rule-{e["rule"]["id"]}">'
+            f'{e["rule"]["id"]} v{e["rule"]["version"]}</a>, the rule before it changed</span>')
+
+
+def evidence_html(r: dict) -> str:
+    """A row's scope and evidence, folded (a click opens them)."""
+    sc = r.get("scope") or {}
+    scope = "; ".join(f"{k.replace('_', ' ')}: {', '.join(map(str, v))}" for k, v in sc.items() if v)
+    ctrl = r.get("control") or {}
+    parts = [f"<b>model</b>: {html.escape(str(r.get('model', '')))}", f"<b>scope</b>: {html.escape(scope or '—')}",
+             f"<b>rule parameters</b>: {html.escape(str(r.get('rule') or '—'))}"]
+    if ctrl:
+        parts.append("<b>norm control</b>: " + html.escape(", ".join(f"{k} {v:g} %" for k, v in ctrl["shares"].items())))
+    if r.get("across_seeds"):
+        parts.append(f"<b>across seeds</b>: {html.escape(r['across_seeds'])}")
+    parts.append(f"<b>evidence</b>: {html.escape(str(r.get('evidence') or '—'))}")
+    return '<details class="evidence"><summary>scope and evidence</summary>' + "<br>".join(parts) + "</details>"
+
+
+def verdict_table(rows: list[dict], evidence: bool = False, here: bool = False) -> str:
+    """The verdict table as HTML, one line per row: claim, paper, ours [95 % interval], verdict (and the verdict
+    of an earlier rule version beside it), one plain reason, the rules it cites; ``evidence``: scope and evidence
+    folded under the reason."""
+    out = ['<table class="verdicts"><thead><tr><th>claim</th><th>paper</th><th>ours [95 % interval]</th>'
+           '<th>verdict</th><th>why</th></tr></thead><tbody>']
+    for r in rows:
+        why = html.escape(r.get("reason") or "") + (f' <span class="earlier">rules: {rule_links(r, here)}</span>'
+                                                    if evidence else "")
+        out.append(f'<tr><td>{html.escape(SHORT.get(r["id"], r.get("item", r["id"])))}</td>'
+                   f'<td class="num">{paper_text(r)}</td><td class="num">{ours_text(r)}</td>'
+                   f'<td>{verdict_badge(r["verdict"])}{earlier_text(r, here)}</td>'
+                   f'<td>{why}{evidence_html(r) if evidence else ""}</td></tr>')
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def show_evidence(key: str, title: str = "evidence") -> None:
+    """A row's evidence under a chapter's sentence, folded."""
+    r = row(key)
+    display(HTML(f'<details class="evidence"><summary>{html.escape(title)}: {html.escape(SHORT.get(key, key))}'
+                 f'</summary>{html.escape(str(r.get("evidence") or NA))}</details>'))
 
 
 # ------------------------------------------------------------------------------------------------ reading

@@ -177,8 +177,16 @@ class _style:
         return self._rc.__exit__(*exc)
 
 
+MAX_WIDTH = 7.6     # inches: at the book's 110 dpi a figure then fits a page's text column at about its own size
+
+
 def _figure(nrows=1, ncols=1, figsize=(6.4, 4.0), **kw):
-    fig = Figure(figsize=figsize, layout="constrained")
+    """A constrained-layout figure, at most :data:`MAX_WIDTH` wide (a wider one is scaled down whole, so that the
+    page does not shrink it and its labels with it)."""
+    w, h = figsize
+    if w > MAX_WIDTH:
+        w, h = MAX_WIDTH, h * max(MAX_WIDTH / w, 0.75)
+    fig = Figure(figsize=(w, h), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
 
@@ -292,7 +300,7 @@ def fig2(run_dir, epochs=None, space="pixel", path=None, layer="conv1") -> Figur
         right.set_xscale("log")
         right.set_xlabel("ε (log scale)")
         right.set_ylabel("examples attacking S (%)")
-        right.set_title("Algorithm 1: S_f > S_n (log grid)")
+        right.set_title(r"Algorithm 1: $S_f > S_n$ (log grid)")
         for ax in (left, right):
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize="small")
@@ -328,7 +336,7 @@ def controls(epoch_dir, path=None) -> Figure:
         ax.axhline(50, color="0.6", ls=":", lw=1)
         ax.set_xscale("log")
         ax.set_xlabel("ε (log scale)")
-        ax.set_ylabel("examples with S_f > S_n (%)")
+        ax.set_ylabel(r"examples with $S_f > S_n$ (%)")
         ax.set_ylim(-3, 103)
         ax.legend(fontsize="small")
         fig.suptitle(f"Controls of Algorithm 1 — {_run_label(epoch_dir.parent)} @{epoch_dir.name[1:]}")
@@ -425,7 +433,7 @@ def fig3(epoch_dir, path=None, spectrum=False) -> Figure:
             if "tau" in info:
                 sp.axhline(float(info["tau"]), color=MEAN_COLOR, ls="--", lw=1, label="τ")
             sp.set_xlabel("index i")
-            sp.set_ylabel("σ_i of K_S'")
+            sp.set_ylabel(r"$\sigma_i$ of $K_{S'}$")
             sp.set_title("null-kernel spectrum")
             if sp.get_legend_handles_labels()[0]:
                 sp.legend(fontsize="small")
@@ -437,7 +445,7 @@ def fig3(epoch_dir, path=None, spectrum=False) -> Figure:
 
 
 # ---------------------------------------------------------------------------------------------- Fig 4
-def fig4(profile_dir, datasets=None, archs=None, path=None) -> Figure:
+def fig4(profile_dir, datasets=None, archs=None, path=None, planned=None) -> Figure:
     """Fig 4: per-kernel drop accuracy over training, rows = archs, columns = datasets (present ones).
 
     In each panel, one thin line with dots per epoch (x = kernel index) and that epoch's mean as a
@@ -456,6 +464,9 @@ def fig4(profile_dir, datasets=None, archs=None, path=None) -> Figure:
     archs = [a for a in archs if any(r[1] == a for r in runs)]
     if not datasets or not archs:
         raise FileNotFoundError(f"no kernel-drop results under {profile_dir}")
+    # architectures the profile plans but whose results have not landed: a row of their own, marked as missing
+    if planned:
+        archs = sorted(set(archs) | set(planned), key=_arch_key)
     all_epochs = sorted({e for d in datasets for a in archs for e in epochs_in(profile_dir / d / a)})
     colors = epoch_colors(all_epochs)
     with _style():
@@ -466,8 +477,10 @@ def fig4(profile_dir, datasets=None, archs=None, path=None) -> Figure:
                 ax = axes[i, j]
                 t = kernel_drop_table(profile_dir / d / a)
                 if t.empty:
-                    ax.text(0.5, 0.5, "no results", transform=ax.transAxes, ha="center", va="center",
-                            color="0.5")
+                    ax.text(0.5, 0.5, "not run yet: no results for this depth", transform=ax.transAxes,
+                            ha="center", va="center", color="0.35")
+                    ax.set_facecolor("0.96")
+                    ax.set_yticks([])
                     ax.set_title(f"{_pretty_dataset(d)} · {_pretty_arch(a)}")
                     continue
                 sets = {int(e): set(g.loc[g["fragile"], "kernel"]) for e, g in t.groupby("epoch")}

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.ticker import NullFormatter
 
-from .plots import _figure, _finish, _run_label, _style
+from .claims.sheet import clip_t
+from .plots import _figure, _finish, _pretty_dataset, _run_label, _style
 
 MODEL_LABELS = {"original": "original", "filtered": "filtered (S ranked on test, the paper's)",
                 "filtered_val": "filtered (S ranked on validation)",
@@ -119,7 +120,7 @@ def csg_table(run_dirs) -> pd.DataFrame:
             continue
         info = json.loads(path.read_text())
         for s in info["summary"]:
-            rows.append({"data set": _run_label(run_dir).split(" · ")[0], "embedding": f"{s['embedding'].upper()}-{s['dim']}",
+            rows.append({"data set": _pretty_dataset(Path(run_dir).resolve().parent.name), "embedding": f"{s['embedding'].upper()}-{s['dim']}",
                          "CSG [95 % interval]": f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]",
                          "draws": info["params"]["resamples"], "M per class": info["params"]["m"],
                          "k": info["params"]["k"]})
@@ -136,8 +137,9 @@ def seeds_table(run_dir) -> pd.DataFrame:
     df = pd.read_csv(Path(run_dir) / "seeds_summary.csv", keep_default_na=False)
     what = [QUANTITY_LABELS.get(q, q) + (f" @ε {e}" if e != "" else "") + (f", {s}" if s else "")
             for q, e, s in zip(df["quantity"], df["epsilon"], df["space"])]
+    # a t interval over few seeds can reach past what the quantity can take: clipped (fnlib.claims.sheet.clip_t)
+    ends = [clip_t(lo, hi, q) for lo, hi, q in zip(df["low"].astype(float), df["high"].astype(float), df["quantity"])]
     return pd.DataFrame({"epoch": df["epoch"], "number": what, "seeds": df["seeds"],
-                         "mean [95 % t interval]": [f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in
-                                                    zip(df["mean"].astype(float), df["low"].astype(float),
-                                                        df["high"].astype(float))],
+                         "mean [95 % t interval]": [f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, (lo, hi) in
+                                                    zip(df["mean"].astype(float), ends)],
                          "range": [f"{a:.1f} – {b:.1f}" for a, b in zip(df["min"].astype(float), df["max"].astype(float))]})

@@ -10,7 +10,6 @@ is *not testable here*; a value we recompute but do not judge (the cited CSG com
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,8 +18,9 @@ from . import lineage, profiles, results
 from .claims import algorithm1, complexity, fgsm, filtering, fragile
 from .claims.sheet import Sheet
 # what the book and the tests read from here
-from .claims.evidence import pct, value_at  # noqa: F401
-from .claims.rules import NO_VERDICT, VERDICTS  # noqa: F401
+from .claims.evidence import fmt_ci, pct, value_at  # noqa: F401
+from .claims.rules import NO_VERDICT, RULES, VERDICTS  # noqa: F401
+from .claims.verdict import Verdict, tally as verdict_tally  # noqa: F401
 from .claims.sheet import paper_values, reference  # noqa: F401
 from .stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE  # noqa: F401
 
@@ -49,8 +49,12 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     fragile.mean_drop(t)
     provenance = _provenance(root)
     flag_mixed(t.rows, provenance)
+    fill_seeds(t.rows, provenance)
     out = {"profile": profile, "description": p.description, "reference_arch": t.arch,
            "reference_epochs": {str(k): v for k, v in t.ep.items()}, "rows": t.rows, "numbers": t.numbers,
+           "rules": {r.id: {"version": r.version, "title": r.title, "text": r.text,
+                            "history": [{"version": v, "until": until, "text": text, "data_seen": seen, "why": why}
+                                        for v, until, text, seen, why in r.history]} for r in RULES.values()},
            "provenance": provenance}
     results.write_json(out, root / "summary.json")
     return out
@@ -66,22 +70,25 @@ def has_results(root: Path) -> bool:
 
 
 def flag_mixed(rows: list[dict], provenance: dict) -> None:
-    """Start the note of every row that reads a checkpoint whose results come from more than one training
+    """Start the evidence of every row that reads a checkpoint whose results come from more than one training
     (``provenance[run]["mixed"]``, :func:`fnlib.lineage.problems`) with that warning, so that it stands beside
-    the number and not only in the page's banner. A row's runs and epochs are read from its *model* column
-    ("cifar10/resnet50 @[10, 50]", "cifar10 vs mnist, resnet50 @100"); a model naming no epoch reads them all."""
+    the number and not only in the page's banner. A row's runs and epochs are its ``scope`` fields (never parsed
+    from display text); a row with runs but no epochs reads them all."""
     for r in rows:
-        model = str(r["model"])
-        if "@[]" in model:                       # no checkpoint landed: the row reads nothing yet
-            continue
-        epochs = {int(x) for group in re.findall(r"@\[?([\d, ]+)", model) for x in re.findall(r"\d+", group)}
-        for run, info in provenance.items():
-            dataset, arch = run.split("/")
-            if not all(re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", model) for w in (dataset, arch)):
-                continue
-            for epoch, problem in info.get("mixed_at") or []:
+        scope = r.get("scope") or {}
+        epochs = set(scope.get("epochs") or [])
+        for run in scope.get("runs") or []:
+            for epoch, problem in (provenance.get(run) or {}).get("mixed_by_epoch") or []:
                 if not epochs or epoch in epochs:
-                    r["note"] = f"mixed trainings, {run}: {problem}" + (f"; {r['note']}" if r["note"] else "")
+                    r["evidence"] = f"mixed trainings, {run}: {problem}" + (f"; {r['evidence']}" if r["evidence"] else "")
+
+
+def fill_seeds(rows: list[dict], provenance: dict) -> None:
+    """The ``seeds`` of each row's scope: the training seed of every run it reads, as the provenance records it."""
+    for r in rows:
+        scope = r.get("scope") or {}
+        scope["seeds"] = sorted({int(provenance[run]["seed"]) for run in scope.get("runs") or []
+                                 if run in provenance and provenance[run].get("seed") is not None})
 
 
 def _provenance(root: Path) -> dict:
@@ -90,7 +97,7 @@ def _provenance(root: Path) -> dict:
     out = {}
     for f in sorted(root.glob("*/*/train.json")):
         info = results.read_json(f)
-        found = lineage.findings(f.parent)
+        mixed = [(x.epoch, x.text) for x in lineage.findings(f.parent)]
         out[f"{f.parent.parent.name}/{f.parent.name}"] = {
             **info.get("provenance", {}), "train_seconds": info.get("seconds"), "precision": info.get("precision"),
             "epochs_done": info.get("epochs_done"), "sessions": len(info.get("sessions", [])),
@@ -98,10 +105,9 @@ def _provenance(root: Path) -> dict:
             # how the convolutions' weight gradients were computed (fnlib.convgrad; "torch" before it existed)
             "weight_grads": sorted({s.get("conv_weight_grad", "torch") for s in info.get("sessions", [])}),
             "analysed_on": _analysed_on(f.parent),
-            "mixed": [x.text for x in found],
-            "mixed_at": [[x.epoch, x.text] for x in found],        # the same, with the epoch each concerns
-            "mixed_origin": {e: origin for e in sorted({x.epoch for x in found})
-                             if (origin := _origin(f.parent / f"e{e}"))}}
+            "mixed": [m for _, m in mixed],
+            "mixed_by_epoch": [[e, m] for e, m in mixed],
+            "mixed_origin": {e: origin for e in sorted({e for e, _ in mixed}) if (origin := _origin(f.parent / f"e{e}"))}}
     return out
 
 
@@ -129,18 +135,17 @@ def _origin(edir: Path) -> str:
     return ""
 
 
-def tally(rows: list[dict], verdict: str) -> int:
-    """How many rows carry ``verdict``; a row's verdict may add a reason in parentheses, and so may the
-    constant itself (``PENDING``)."""
-    base = verdict.split(" (")[0]
-    return sum(1 for r in rows if r["verdict"].split(" (")[0] == base)
+def tally(rows: list[dict], verdict) -> int:
+    """How many rows carry ``verdict`` (:class:`~fnlib.claims.verdict.Verdict` or a constant of ``stats``)."""
+    return verdict_tally(rows, verdict)
 
 
 def table(summary: dict) -> pd.DataFrame:
-    """The claims table of the book: item, paper, ours, interval, verdict, model, rule, note."""
+    """The claims table of the book: item, paper, ours, interval, verdict, reason, across seeds, model, rule,
+    evidence."""
     df = pd.DataFrame(summary["rows"])
-    df["interval"] = ["—" if not isinstance(c, list) else f"[{c[0]:.2f}, {c[1]:.2f}]" for c in df.get("ci", [None] * len(df))]
-    if "seeds" in df and df["seeds"].notna().any():
-        df["across seeds"] = df["seeds"].fillna("—")
-    cols = ["item", "paper", "ours", "interval", "verdict", "across seeds", "model", "rule", "note"]
+    df["interval"] = ["—" if not isinstance(c, list) else fmt_ci(*c) for c in df.get("ci", [None] * len(df))]
+    if "across_seeds" in df and df["across_seeds"].notna().any():
+        df["across seeds"] = df["across_seeds"].fillna("—")
+    cols = ["item", "paper", "ours", "interval", "verdict", "reason", "across seeds", "model", "rule", "evidence"]
     return df[[c for c in cols if c in df]]

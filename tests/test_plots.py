@@ -208,6 +208,10 @@ def test_fig4(profile_dir, tmp_path):
     assert set(pers.get_offsets()[:, 0].astype(int)) == FRAGILE[1] & FRAGILE[3]
     with pytest.raises(FileNotFoundError):
         plots.fig4(tmp_path / "nothing")
+    # a depth the profile plans but has not run gets a row of its own, marked as missing
+    fig = plots.fig4(profile_dir, datasets=["cifar10"], planned=["resnet18", "resnet50", "resnet101"])
+    assert len(fig.axes) == 3 and "ResNet-101" in fig.axes[2].get_title()
+    assert any("not run yet" in t.get_text() for t in fig.axes[2].texts)
 
 
 def test_figures_leave_pyplot_empty(run_dir):

@@ -5,6 +5,7 @@ import pytest
 
 from fnlib import results, stats, summary
 from fnlib.claims import fgsm, filtering, rules, spaces
+from fnlib.claims.verdict import Verdict as V
 from fnlib.stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 
 
@@ -95,13 +96,32 @@ def write_defence(d, only_filtered=60, only_original=20, orig_t=(0.0, 60.0, 80.0
     results.write_csv(rows, d / "defence.csv")
 
 
-def build(tmp_path, cifar=None, mnist=None, defence=None, landed=(1, 3, 5)):
+def write_control(d, only_model=60, only_original=20, eps=0.015):
+    """Step 7's BatchNorm control only: the filtered model against the original, both with recomputed statistics."""
+    from fnlib import stats as st
+    results.write_csv([
+        {"model": "original_bn", "baseline": "original", "attack": "fgsm", "epsilon": eps, "n": N, "accuracy": 70.0,
+         "low": 67.0, "high": 73.0, "only_original": 10, "only_model": 40, "p_better": st.mcnemar_greater(40, 10),
+         "p_worse": st.mcnemar_greater(10, 40)},
+        {"model": "filtered_bn", "baseline": "original_bn", "attack": "fgsm", "epsilon": eps, "n": N,
+         "accuracy": 70.0 + 100 * (only_model - only_original) / N, "low": 67.0, "high": 73.0,
+         "only_original": only_original, "only_model": only_model, "p_better": st.mcnemar_greater(only_model, only_original),
+         "p_worse": st.mcnemar_greater(only_original, only_model)}], d / "robustness.csv")
+
+
+def build(tmp_path, cifar=None, mnist=None, defence=None, landed=(1, 3, 5), cifar_defence=None, control=None,
+          cifar_control=None, step7=("mnist", "cifar10")):
+    """The quick profile's results, hand-made: the filter step and Step 7's control at epoch 1 of both runs (the
+    same pairs on CIFAR-10 as on MNIST unless ``cifar_defence`` / ``cifar_control`` say otherwise)."""
     root = tmp_path / "quick"
     for dataset, per_epoch in (("cifar10", cifar or {}), ("mnist", mnist or {})):
         for e in landed:
             d = write_epoch(root, dataset, e, **per_epoch.get(e, {}))
-            if dataset == "mnist" and e == 1:
-                write_defence(d, **(defence or {}))
+            if e == 1:
+                write_defence(d, **((cifar_defence if dataset == "cifar10" and cifar_defence is not None else defence) or {}))
+                if dataset in step7 and not (d / "robustness.csv").exists():    # a test's own Step 7 wins
+                    write_control(d, **((cifar_control if dataset == "cifar10" and cifar_control is not None
+                                            else control) or {}))
     return {r["id"]: r for r in summary.build("quick", root=root)["rows"]}
 
 
@@ -118,8 +138,8 @@ def test_a_step_down_decides_accuracy_grows_before_the_last_checkpoint(tmp_path)
     down = {1: dict(clean=50, fgsm=40), 3: dict(clean=60, fgsm=30)}
     row = build(tmp_path, cifar=down, landed=(1, 3))["accuracy_grows"]
     assert row["verdict"] == NOT, row
-    assert "significantly down; McNemar +" in row["note"] and "p↓ " in row["note"], row["note"]
-    assert row["note"].endswith("(epoch 5 pending; a step down already decides the row)"), row["note"]
+    assert "significantly down; McNemar +" in row["evidence"] and "p↓ " in row["evidence"], row["evidence"]
+    assert "(epoch 5 pending; a step down already decides the row)" in row["evidence"], row["evidence"]
 
 
 def test_accuracy_grows_is_judged_in_both_eps_spaces(tmp_path):
@@ -131,10 +151,10 @@ def test_accuracy_grows_is_judged_in_both_eps_spaces(tmp_path):
              5: dict(clean=70, fgsm=35, fgsm_normalized=55)}
     row = build(tmp_path / "b", cifar=split)["accuracy_grows"]
     assert row["verdict"] == INCONCLUSIVE, row
-    assert "depends on the ε space: pixel space not reproduced, normalized space reproduced" in row["note"], row["note"]
-    assert "ε=0.01 normalized @1→@3: 35.0→45.0 (significantly up" in row["note"], row["note"]
+    assert "depends on the ε space: pixel space not reproduced, normalized space reproduced" in row["evidence"], row["evidence"]
+    assert "ε=0.01 normalized @1→@3: 35.0→45.0 (significantly up" in row["evidence"], row["evidence"]
     row = build(tmp_path / "c", cifar={e: split[e] for e in (1, 3)}, landed=(1, 3))["accuracy_grows"]
-    assert row["verdict"] == PENDING and "the ε spaces disagree so far" in row["note"], row   # not refuted yet
+    assert row["verdict"] == V.PENDING and "the ε spaces disagree so far" in row["evidence"], row   # not refuted yet
     down_clean = {1: dict(clean=60, fgsm=30, fgsm_normalized=35), 3: dict(clean=50, fgsm=40, fgsm_normalized=45)}
     assert build(tmp_path / "d", cifar=down_clean, landed=(1, 3))["accuracy_grows"]["verdict"] == NOT   # both spaces
 
@@ -143,10 +163,10 @@ def test_fgsm_stronger_is_judged_in_both_eps_spaces(tmp_path):
     key = "fgsm_stronger_on_complex_data"
     both = build(tmp_path / "a", cifar={5: dict(clean=70, fgsm=40, fgsm_normalized=45)},
                  mnist={5: dict(clean=90, fgsm=85, fgsm_normalized=88)})[key]
-    assert both["verdict"] == REPRODUCED and "normalized space, accuracy lost" in both["note"], both
+    assert both["verdict"] == REPRODUCED and "normalized space, accuracy lost" in both["evidence"], both
     split = build(tmp_path / "b", cifar={5: dict(clean=70, fgsm=40, fgsm_normalized=68)},
                   mnist={5: dict(clean=90, fgsm=85, fgsm_normalized=60)})[key]
-    assert split["verdict"] == INCONCLUSIVE and "depends on the ε space" in split["note"], split
+    assert split["verdict"] == INCONCLUSIVE and "depends on the ε space" in split["evidence"], split
     assert "judged in both ε spaces" in split["rule"]
     one = build(tmp_path / "c", cifar={5: dict(clean=70, fgsm=40)}, mnist={5: dict(clean=90, fgsm=85)})[key]
     assert one["rule"].endswith("pixel space (the results hold no other)"), one["rule"]   # says what was judged
@@ -163,14 +183,14 @@ def test_targeting_grows_is_judged_in_pixel_space_at_a_linear_layer(tmp_path):
         results.write_csv(pd.concat([tg, flat]).to_dict("records"), root / "cifar10" / "resnet18" / f"e{e}" / "targeting.csv")
     row = {r["id"]: r for r in summary.build("quick", root=root)["rows"]}["targeting_grows_with_eps"]
     assert row["verdict"] == REPRODUCED, row                      # pixel: 50 → 90 % at every epoch
-    assert "normalized" not in row["note"] and "pixel space only" in row["rule"], row
+    assert "normalized" not in row["evidence"] and "pixel space only" in row["rule"], row
     row = {r["id"]: r for r in summary.build("quick", root=root, layer="relu")["rows"]}["targeting_grows_with_eps"]
-    assert row["verdict"] == INCONCLUSIVE and "normalized @1" in row["note"], row    # a non-linear layer: both
+    assert row["verdict"] == INCONCLUSIVE and "normalized @1" in row["evidence"], row    # a non-linear layer: both
 
 
 def test_a_mixed_run_is_flagged_in_the_rows_that_read_it(tmp_path):
     rows = build(tmp_path / "a", landed=(1, 3))
-    assert not any(r["note"].startswith("mixed") for r in rows.values())
+    assert not any(r["evidence"].startswith("mixed") for r in rows.values())
     root = tmp_path / "a" / "quick" / "cifar10" / "resnet18"
     results.write_json({"epochs_done": 1}, root / "train.json")            # the training behind it reached 1 only
     meta = results.read_json(root / "e3" / "meta.json")
@@ -180,7 +200,7 @@ def test_a_mixed_run_is_flagged_in_the_rows_that_read_it(tmp_path):
     assert out["provenance"]["cifar10/resnet18"]["mixed_origin"] == {3: "Some CPU, git commit abc1234, 2026-12-02"}
     assert out["provenance"]["cifar10/resnet18"]["analysed_on"] == {3: ["Some CPU"]}     # the others record none
     rows = {r["id"]: r for r in out["rows"]}
-    flagged = sorted(k for k, r in rows.items() if r["note"].startswith("mixed trainings, cifar10/resnet18: the epoch-3"))
+    flagged = sorted(k for k, r in rows.items() if r["evidence"].startswith("mixed trainings, cifar10/resnet18: the epoch-3"))
     assert "accuracy_grows" in flagged and "targeting_grows_with_eps" in flagged, flagged
     assert not any(k.startswith("mnist") for k in flagged), flagged
 
@@ -198,7 +218,7 @@ def test_a_paper_number_at_an_eps_is_judged_in_both_spaces(tmp_path):
     key = "cifar10_fgsm_0.01_e100"                  # paper 58.88 %; 1,000 images cannot show equivalence within 2 points
     row = build(tmp_path / "a", cifar={5: dict(clean=70, fgsm=58.9, fgsm_normalized=20.0)})[key]
     assert row["verdict"] == NOT, row                # inconclusive in pixel space, refuted in normalized space
-    assert "pixel space 58.90 %" in row["note"] and "normalized space 20.00 %" in row["note"], row["note"]
+    assert "pixel space 58.90 %" in row["evidence"] and "normalized space 20.00 %" in row["evidence"], row["evidence"]
     assert "judged in both ε spaces" in row["rule"] and row["ours"] == 58.9, row
     row = build(tmp_path / "b", cifar={5: dict(clean=70, fgsm=58.9, fgsm_normalized=59.0)})[key]
     assert row["verdict"] == INCONCLUSIVE, row
@@ -216,16 +236,19 @@ def test_across_spaces():
     assert spaces.across_spaces({"pixel": REPRODUCED, "normalized": INCONCLUSIVE})[0] == INCONCLUSIVE
 
 
-def test_rows_reading_a_mixed_checkpoint_say_so_in_their_note():
-    rows = [{"model": "cifar10/resnet50 @[10, 50]", "note": "a"}, {"model": "cifar10/resnet50 @10", "note": "b"},
-            {"model": "cifar10 vs mnist, resnet50 @50", "note": ""}, {"model": "mnist/resnet50 @50", "note": "d"},
-            {"model": "cifar10/resnet18 @50", "note": "e"}, {"model": "cifar10/resnet50→resnet18", "note": "f"}]
-    prov = {"cifar10/resnet50": {"mixed": ["the epoch-50 results come from an earlier training"]},
-            "mnist/resnet50": {"mixed": []}, "cifar10/resnet18": {}}
+def test_rows_reading_a_mixed_checkpoint_say_so_in_their_evidence():
+    """Which rows read a mixed checkpoint comes from their scope (runs, epochs), never from display text."""
+    def r(runs, epochs, evidence):
+        return {"scope": {"runs": runs, "epochs": epochs}, "evidence": evidence, "model": "display text, not parsed"}
+    rows = [r(["cifar10/resnet50"], [10, 50], "a"), r(["cifar10/resnet50"], [10], "b"),
+            r(["cifar10/resnet50", "mnist/resnet50"], [50], ""), r(["mnist/resnet50"], [50], "d"),
+            r(["cifar10/resnet18"], [50], "e"), r(["cifar10/resnet50", "cifar10/resnet18"], [], "f")]
+    prov = {"cifar10/resnet50": {"mixed_by_epoch": [[50, "the epoch-50 results come from an earlier training"]]},
+            "mnist/resnet50": {"mixed_by_epoch": []}, "cifar10/resnet18": {}}
     summary.flag_mixed(rows, prov)
-    flagged = [r["note"].startswith("mixed trainings, cifar10/resnet50: the epoch-50") for r in rows]
+    flagged = [r["evidence"].startswith("mixed trainings, cifar10/resnet50: the epoch-50") for r in rows]
     assert flagged == [True, False, True, False, False, True], rows
-    assert rows[0]["note"].endswith("; a") and rows[2]["note"].endswith("training"), rows
+    assert rows[0]["evidence"].endswith("; a") and rows[2]["evidence"].endswith("training"), rows
 
 
 def test_the_bn_control_of_a_transfer_attack_reads_the_originals_white_box_row():
@@ -243,7 +266,7 @@ def test_accuracy_grows_needs_two_checkpoints_in_the_profile(tmp_path):
     for dataset in ("cifar10", "mnist"):
         write_epoch(root, dataset, 1)
     rows = {r["id"]: r for r in summary.build("quick", root=root, epochs=(1,))["rows"]}
-    assert rows["accuracy_grows"]["verdict"] == UNTESTABLE, rows["accuracy_grows"]
+    assert rows["accuracy_grows"]["verdict"] == V.NO_VERDICT, rows["accuracy_grows"]
 
 
 def test_pct_never_rounds_a_share_inside_0_100_to_either_end():
@@ -273,8 +296,8 @@ def test_mean_drop_claims_hold_for_every_arch_that_has_landed(tmp_path):
         return {r["id"]: r for r in summary.build("paper", root=root)["rows"]}["mean_drop_cifar_saturates"]
     plateau, rising = (40.0, 55.0, 55.2), (21.8, 41.0, 53.0)
     alone = verdict("a", {"resnet50": plateau})                 # reproduced so far: pending until every arch lands
-    assert alone["verdict"] == PENDING and "resnet50: reproduced" in alone["note"], alone["note"]
-    assert "(resnet18, resnet101 pending)" in alone["note"], alone["note"]
+    assert alone["verdict"] == V.PENDING and "resnet50: reproduced" in alone["evidence"], alone["evidence"]
+    assert "(resnet18, resnet101 pending)" in alone["evidence"], alone["evidence"]
     both = verdict("b", {"resnet50": plateau, "resnet18": rising})
     assert both["verdict"] == NOT and both["model"].startswith("cifar10/resnet50+resnet18"), both
     assert verdict("c", {"resnet50": plateau, "resnet18": plateau, "resnet101": plateau})["verdict"] == REPRODUCED
@@ -300,9 +323,10 @@ def test_mean_drop_rises_then_falls(tmp_path):
 
 def test_filter_claims(tmp_path):
     rows = build(tmp_path / "a")
-    assert rows["filter_improves_robustness"]["verdict"] == REPRODUCED          # 60 vs 20 discordant pairs
+    assert rows["filter_improves_robustness"]["verdict"] == REPRODUCED          # 60 vs 20 discordant pairs, every test
+    assert rows["filter_improves_robustness"]["earlier"] is None                # v1 agrees: nothing to show beside it
     assert rows["filter_lowers_targeting"]["verdict"] == REPRODUCED
-    assert "lower at 2" in rows["filter_lowers_targeting"]["note"]             # ε = 0 is not counted
+    assert "lower at 2" in rows["filter_lowers_targeting"]["evidence"]             # ε = 0 is not counted
     rows = build(tmp_path / "b", defence=dict(only_filtered=20, only_original=60, filt_t=(0.0, 80.0, 95.0)))
     assert rows["filter_improves_robustness"]["verdict"] == NOT
     assert rows["filter_lowers_targeting"]["verdict"] == NOT
@@ -314,23 +338,23 @@ def test_filter_claims(tmp_path):
 def test_fgsm_stronger_on_the_more_complex_data_set(tmp_path):
     key = "fgsm_stronger_on_complex_data"          # Sec 3.1, at the reference (last) epoch, ε = 0.01
     row = build(tmp_path / "a", cifar={5: dict(clean=70, fgsm=40)}, mnist={5: dict(clean=90, fgsm=85)})[key]
-    assert row["verdict"] == REPRODUCED and "CIFAR-10 30.00" in row["note"], row["note"]
+    assert row["verdict"] == REPRODUCED and "CIFAR-10 30.00" in row["evidence"], row["evidence"]
     assert build(tmp_path / "b", cifar={5: dict(clean=70, fgsm=65)}, mnist={5: dict(clean=90, fgsm=60)})[key]["verdict"] == NOT
     close = build(tmp_path / "c", cifar={5: dict(clean=70, fgsm=60)}, mnist={5: dict(clean=90, fgsm=81)})[key]
-    assert close["verdict"] == INCONCLUSIVE, close["note"]                 # 10 vs 9 points on 1,000 images each
+    assert close["verdict"] == INCONCLUSIVE, close["evidence"]                 # 10 vs 9 points on 1,000 images each
     assert build(tmp_path / "d", cifar={1: dict(clean=70, fgsm=10)}, mnist={1: dict(clean=90, fgsm=89)},
-                 landed=(1,))[key]["verdict"] == PENDING                      # the last epoch has not landed
+                 landed=(1,))[key]["verdict"] == V.PENDING                      # the last epoch has not landed
     # per-image losses: with real (nested) correctness a 10- vs 6-point loss is significant on 1,000 images each;
     # without attack_correct.npz the two accuracies are treated as independent, which cannot show it
     paired = dict(cifar={5: dict(clean=70, fgsm=60, nested=True)}, mnist={5: dict(clean=90, fgsm=84, nested=True)})
     assert build(tmp_path / "e", **paired)[key]["verdict"] == REPRODUCED
     rows_f = build(tmp_path / "f", **paired)
     assert "smallest grid ε losing ≥ 20 points (pixel space): CIFAR-10 beyond the grid, MNIST beyond the grid" \
-        in rows_f[key]["note"]
+        in rows_f[key]["evidence"]
     for npz in (tmp_path / "f" / "quick").glob("*/resnet18/e5/attack_correct.npz"):
         npz.unlink()
     rows_f = {r["id"]: r for r in summary.build("quick", root=tmp_path / "f" / "quick")["rows"]}
-    assert rows_f[key]["verdict"] == INCONCLUSIVE, rows_f[key]["note"]
+    assert rows_f[key]["verdict"] == INCONCLUSIVE, rows_f[key]["evidence"]
     att = pd.DataFrame({"space": "pixel", "epsilon": [0.0, 0.01, 0.02, 0.03], "accuracy": [90.0, 80.0, 70.0, 50.0]})
     assert fgsm.first_eps_losing(att, 20.0) == 0.02 and fgsm.first_eps_losing(att, 50.0) is None
 
@@ -350,12 +374,12 @@ def test_fragile_grows_with_depth_counts_the_kernels_fragile_at_every_checkpoint
              "resnet50": [{1, 2}, {1, 2}, {1, 2}],                             # 2 persistent, 2 per epoch
              "resnet101": [{1, 2, 3}, {1, 2, 3}, {1, 2, 3}]}                   # 3 persistent
     row = depth_verdict(tmp_path / "a", grows)
-    assert row["verdict"] == REPRODUCED, row["note"]              # the mean count per epoch (3, 2, 3) would not be
-    assert "resnet18 1, resnet50 2, resnet101 3" in row["note"]
+    assert row["verdict"] == REPRODUCED, row["evidence"]              # the mean count per epoch (3, 2, 3) would not be
+    assert "resnet18 1, resnet50 2, resnet101 3" in row["evidence"]
     shrinks = {"resnet18": [{1, 2}] * 3, "resnet50": [{1}] * 3}               # ResNet-101 not landed yet
     assert depth_verdict(tmp_path / "b", shrinks)["verdict"] == NOT           # a step down refutes at once
     so_far = {"resnet18": [{1}] * 3, "resnet50": [{1, 2}] * 3}
-    assert depth_verdict(tmp_path / "c", so_far)["verdict"] == PENDING        # up so far, ResNet-101 to come
+    assert depth_verdict(tmp_path / "c", so_far)["verdict"] == V.PENDING        # up so far, ResNet-101 to come
     flat = {a: [{1, 2}] * 3 for a in ("resnet18", "resnet50", "resnet101")}
     assert depth_verdict(tmp_path / "d", flat)["verdict"] == INCONCLUSIVE
 
@@ -398,7 +422,7 @@ def test_csg_rows_and_the_order_of_the_data_sets(tmp_path):
     write_csg(tmp_path / "a", "cifar10", [(4, 6.0, 5.8, 6.2), (64, 1.1, 0.9, 1.3)])
     write_csg(tmp_path / "a", "mnist", [(4, 0.7, 0.6, 0.8), (64, 0.3, 0.2, 0.4)])
     rows = build(tmp_path / "a")
-    assert rows["csg_cifar10"]["verdict"] == summary.NO_VERDICT and rows["csg_cifar10"]["ours"] == 1.1   # largest dim
+    assert rows["csg_cifar10"]["verdict"] == V.NO_VERDICT and rows["csg_cifar10"]["ours"] == 1.1   # largest dim
     assert rows["csg_mnist"]["ci"] == [0.2, 0.4]
     assert rows["csg_order"]["verdict"] == REPRODUCED and rows["csg_order"]["kind"] == "claim"
     write_csg(tmp_path / "b", "cifar10", [(4, 6.0, 5.8, 6.2), (64, 0.3, 0.1, 0.5)])
@@ -407,10 +431,10 @@ def test_csg_rows_and_the_order_of_the_data_sets(tmp_path):
     write_csg(tmp_path / "c", "cifar10", [(4, 0.2, 0.1, 0.3), (64, 1.1, 0.9, 1.3)])
     write_csg(tmp_path / "c", "mnist", [(4, 0.7, 0.6, 0.8), (64, 0.3, 0.2, 0.4)])
     assert build(tmp_path / "c")["csg_order"]["verdict"] == NOT                   # below at dim 4
-    assert build(tmp_path / "d")["csg_cifar10"]["verdict"] == PENDING             # no csg.json
+    assert build(tmp_path / "d")["csg_cifar10"]["verdict"] == V.PENDING             # no csg.json
     write_csg(tmp_path / "e", "cifar10", [(4, 6.0, 5.8, 6.2)])
     write_csg(tmp_path / "e", "mnist", [(64, 0.3, 0.2, 0.4)])
-    assert build(tmp_path / "e")["csg_order"]["verdict"] == PENDING               # no dimension in common
+    assert build(tmp_path / "e")["csg_order"]["verdict"] == V.PENDING               # no dimension in common
 
 
 def write_robustness(root, only_model, only_original, acc=None):
@@ -444,7 +468,7 @@ def test_a_filter_right_on_no_extra_image_is_not_a_gain(tmp_path, only_model, on
     write_robustness(tmp_path, only_model, only_original)
     rows = build(tmp_path)
     assert rows["beyond_filtered_bn_fgsm"]["verdict"] == NOT, rows["beyond_filtered_bn_fgsm"]
-    assert ("no discordant pair" in rows["beyond_filtered_bn_fgsm"]["note"]) == (only_original == 0)
+    assert ("no discordant pair" in rows["beyond_filtered_bn_fgsm"]["evidence"]) == (only_original == 0)
     assert filtering.gain_verdict(1, 0, 0.5, 1.0) == INCONCLUSIVE       # one image for the filter: still open
     rows = build(tmp_path / "eq2", defence=dict(only_filtered=0, only_original=1))
     assert rows["filter_improves_robustness"]["verdict"] == NOT, rows["filter_improves_robustness"]
@@ -454,11 +478,11 @@ def test_the_eq2_row_says_what_recomputed_statistics_do_alone(tmp_path):
     write_robustness(tmp_path, 43, 18, acc={"original": 94.65, "original_bn": 95.9})
     rows = build(tmp_path)
     for key in ("filter_improves_robustness", "beyond_filtered_bn_fgsm"):
-        assert "BatchNorm statistics recomputed alone, without the filter" in rows[key]["note"], key
-        assert "original 94.65 → 95.90 % (McNemar +43/−18, p↑ " in rows[key]["note"], rows[key]["note"]
+        assert "BatchNorm statistics recomputed alone, without the filter" in rows[key]["evidence"], key
+        assert "original 94.65 → 95.90 % (McNemar +43/−18, p↑ " in rows[key]["evidence"], rows[key]["evidence"]
     write_robustness(tmp_path / "worse", 18, 43)
-    assert "McNemar +18/−43, p↓ " in build(tmp_path / "worse")["filter_improves_robustness"]["note"]
-    assert "recomputed alone" not in build(tmp_path / "none")["filter_improves_robustness"]["note"]
+    assert "McNemar +18/−43, p↓ " in build(tmp_path / "worse")["filter_improves_robustness"]["evidence"]
+    assert "recomputed alone" not in build(tmp_path / "none")["filter_improves_robustness"]["evidence"]
 
 
 def test_holm_adjusts_step_down():
@@ -473,35 +497,36 @@ def test_across_seeds_is_reported_beside_the_row(tmp_path):
                        {"epoch": 1, "quantity": "filter_gain", "epsilon": 0.015, "space": "pixel", "seeds": 3,
                         "mean": 0.5, "low": -1.0, "high": 2.0, "min": 0.0, "max": 1.0}], d / "seeds_summary.csv")
     rows = build(tmp_path)
-    assert rows["mnist_fraction_fragile_e10"]["seeds"] == "40.00 [30.00, 50.00] (3 seeds, range 35.00–45.00)"
-    assert rows["filter_improves_robustness"]["seeds"] == "0.50 [-1.00, 2.00] (3 seeds, range 0.00–1.00)"
-    assert rows["cifar10_clean_e100"]["seeds"] is None                          # no cifar10 seed study written
+    assert rows["mnist_fraction_fragile_e10"]["across_seeds"] == "40.00 [30.00, 50.00] (3 seeds, range 35.00–45.00)"
+    assert rows["filter_improves_robustness"]["across_seeds"] == "0.50 [-1.00, 2.00] (3 seeds, range 0.00–1.00)"
+    assert rows["cifar10_clean_e100"]["across_seeds"] is None                          # no cifar10 seed study written
     # each data set's row reads its own table (they are read once per build, by data set)
     results.write_csv([{"epoch": e, "quantity": "fraction_fragile", "epsilon": "", "space": "", "seeds": 2,
                         "mean": 10.0 + e, "low": 5.0, "high": 15.0, "min": 9.0, "max": 11.0} for e in (1, 3)],
                       tmp_path / "quick" / "cifar10" / "resnet18" / "seeds_summary.csv")
     rows = build(tmp_path)
-    assert rows["cifar10_fraction_fragile_e50"]["seeds"] == "13.00 [5.00, 15.00] (2 seeds, range 9.00–11.00)"
-    assert rows["mnist_fraction_fragile_e10"]["seeds"] == "40.00 [30.00, 50.00] (3 seeds, range 35.00–45.00)"
+    assert rows["cifar10_fraction_fragile_e50"]["across_seeds"] == "13.00 [5.00, 15.00] (2 seeds, range 9.00–11.00)"
+    assert rows["mnist_fraction_fragile_e10"]["across_seeds"] == "40.00 [30.00, 50.00] (3 seeds, range 35.00–45.00)"
 
 
-def test_tally_counts_verdicts_with_and_without_reasons():
-    rows = [{"verdict": stats.PENDING}, {"verdict": stats.PENDING},
-            {"verdict": "reproduced (within the margin)"}, {"verdict": stats.INCONCLUSIVE},
-            {"verdict": stats.UNTESTABLE}]
-    assert summary.tally(rows, stats.PENDING) == 2          # the constant itself carries "(…)"
-    assert summary.tally(rows, stats.REPRODUCED) == 1
-    assert summary.tally(rows, stats.INCONCLUSIVE) == 1
-    assert summary.tally(rows, stats.UNTESTABLE) == 1
-    assert summary.tally(rows, stats.NOT) == 0
+def test_tally_counts_enum_verdicts_and_refuses_display_text():
+    rows = [{"verdict": "pending"}, {"verdict": stats.PENDING}, {"verdict": "reproduced"},
+            {"verdict": stats.INCONCLUSIVE}, {"verdict": stats.UNTESTABLE}]
+    assert summary.tally(rows, V.PENDING) == 2 and summary.tally(rows, stats.PENDING) == 2   # the stats constant maps
+    assert summary.tally(rows, V.REPRODUCED) == 1
+    assert summary.tally(rows, V.INCONCLUSIVE) == 1
+    assert summary.tally(rows, V.NO_VERDICT) == 1            # "not testable here" is a missing verdict
+    assert summary.tally(rows, V.NOT) == 0
+    with pytest.raises(ValueError):                          # a verdict with prose glued on is not a verdict
+        summary.tally([{"verdict": "reproduced (within the margin)"}], V.REPRODUCED)
 
 
 def test_a_run_still_training_gets_no_early_reproduced(tmp_path):
     up = {1: dict(clean=50, fgsm=30), 3: dict(clean=60, fgsm=40)}
     rows = build(tmp_path / "a", cifar=up, landed=(1, 3))                    # epoch 5 not trained yet
-    assert rows["accuracy_grows"]["verdict"] == PENDING                       # up so far, the last step unknown
-    assert rows["targeting_grows_with_eps"]["verdict"] == PENDING             # up at 1 and 3
-    assert "(epoch 5 pending)" in rows["targeting_grows_with_eps"]["note"]
+    assert rows["accuracy_grows"]["verdict"] == V.PENDING                       # up so far, the last step unknown
+    assert rows["targeting_grows_with_eps"]["verdict"] == V.PENDING             # up at 1 and 3
+    assert "(epoch 5 pending)" in rows["targeting_grows_with_eps"]["evidence"]
     assert rows["targeting_grows_with_eps"]["model"].endswith("@[1, 3]")
     down = {1: dict(clean=50, fgsm=30, small=90.0, large=20.0), 3: dict(clean=40, fgsm=20)}
     rows = build(tmp_path / "b", cifar=down, landed=(1, 3))
@@ -518,3 +543,41 @@ def test_value_at_picks_the_row_at_epsilon_and_never_ignores_a_filter():
     assert summary.value_at(None, 0.01, "accuracy") is None
     with pytest.raises(KeyError):                 # a table without the column: an error, not the first row
         summary.value_at(df.drop(columns="space"), 0.01, "accuracy", space="normalized")
+
+
+def test_eq2_row_reads_every_run_and_the_batchnorm_control(tmp_path):
+    """Rule filter_gain v2: every run of the filter step, as written and with BatchNorm statistics recomputed on
+    both models; v1 (the paper's model, as written) is shown beside a verdict it would give otherwise."""
+    key = "filter_improves_robustness"
+    bn_only = build(tmp_path / "a", control=dict(only_model=0, only_original=0))[key]     # the control erases the gain
+    assert bn_only["verdict"] == V.NOT, bn_only
+    assert bn_only["earlier"] == {"verdict": "reproduced", "rule": {"id": "filter_gain", "version": 1}}, bn_only
+    assert "not once BatchNorm statistics are recomputed" in bn_only["reason"], bn_only["reason"]
+    down = build(tmp_path / "b", cifar_defence=dict(only_filtered=20, only_original=60))[key]   # CIFAR-10 loses
+    assert down["verdict"] == V.NOT and "lowers FGSM accuracy on CIFAR-10" in down["reason"], down["reason"]
+    flat = build(tmp_path / "c", cifar_defence=dict(only_filtered=22, only_original=20))[key]
+    assert flat["verdict"] == V.INCONCLUSIVE, flat
+    waiting = build(tmp_path / "d", step7=("mnist",))[key]                 # CIFAR-10's control has not landed
+    assert waiting["verdict"] == V.PENDING and "pending" in waiting["reason"], waiting
+    assert set(waiting["scope"]["runs"]) == {"mnist/resnet18", "cifar10/resnet18"}, waiting["scope"]
+    assert [r["id"] for r in waiting["rules"]] == ["filter_gain", "change"] and waiting["rules"][0]["version"] == 2
+
+
+def test_the_earlier_eps_rule_is_shown_beside_a_verdict_it_changed(tmp_path):
+    """Rule eps_spaces v2 replaced v1 (pixel space alone) after data had been seen: a row v1 would judge otherwise
+    carries v1's verdict."""
+    cifar = {e: dict(clean=c, fgsm=f, fgsm_normalized=g) for e, c, f, g in ((1, 50, 40, 40), (3, 60, 30, 45), (5, 70, 40, 50))}
+    row = build(tmp_path, cifar=cifar)["accuracy_grows"]
+    assert row["verdict"] == V.INCONCLUSIVE and row["earlier"]["verdict"] == V.NOT, row
+    assert row["earlier"]["rule"] == {"id": "eps_spaces", "version": 1}
+    agree = build(tmp_path / "b")["accuracy_grows"]                         # one space only: nothing changed
+    assert agree["earlier"] is None
+
+
+def test_intervals_print_without_rounding_to_the_bounds():
+    from fnlib.claims import evidence, sheet
+    assert evidence.fmt_ci(99.96, 99.998) == "[99.96, 99.998]"          # not [100.00, 100.00]
+    assert evidence.fmt_ci(0.0, 0.04) == "[0.00, 0.04]" and evidence.fmt_ci(99.96, 100.0) == "[99.96, 100.00]"
+    assert sheet.round_ci(99.9612, 99.9981) == [99.96, 99.998]
+    assert sheet.clip_t(-3.0, 104.0, "fgsm_accuracy") == (0.0, 100.0)   # a seed t interval stays in [0, 100]
+    assert sheet.clip_t(-3.0, 4.0, "filter_gain") == (-3.0, 4.0)        # a gain may be negative

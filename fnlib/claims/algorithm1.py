@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from .. import stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED
-from .evidence import pct, read_csv, value_at
+from . import alg1_controls
+from .evidence import fmt_ci, pct, read_csv, value_at
 from .rules import all_up_so_far, number_verdict, pending_note
 from .sheet import Sheet
 from .spaces import SPACES, across_spaces, space_rule
+from .fgsm import earlier_spaces, number_reason
+from .verdict import Verdict
 
 TARGETING_MARGIN = 5.0    # points of the share of images attacking S
 
@@ -28,13 +31,27 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
         c = stats.wilson(k, int(m)) if m else None
         per[space] = number_verdict(paper, sh, *(c or (None, None)), margin=TARGETING_MARGIN)
         g = tgt[(tgt["space"] == space) & (tgt["epsilon"] > 0)]["percent"]
-        parts.append(f"{space} space {pct(sh)} %" + (f" [{c[0]:.2f}, {c[1]:.2f}]" if c else "")
-                     + f": {per[space].split(' (')[0]}; over the whole grid (ε > 0) {pct(g.min())}"
+        parts.append(f"{space} space {pct(sh)} %" + (f" {fmt_ci(*c)}" if c else "")
+                     + f": {Verdict.of(per[space]).value}; over the whole grid (ε > 0) {pct(g.min())}"
                      + (f"–{pct(g.max())}" if g.max() > g.min() else "") + " %")
     verdict, why = across_spaces(per) if per else (PENDING, "")
+    ctrl = alg1_controls.read(t.edir(dataset, t.ep[e]))
+    control = None if ctrl is None else {
+        "rule": {"id": "alg1_norm_control", "version": 1}, "follows_kernel_size": ctrl.follows_norms,
+        "reading": ctrl.label(), "shares": {k: round(v, 2) for k, v in ctrl.share.items()}}
+    reason = number_reason(verdict, share, ci, paper, TARGETING_MARGIN, spaces=per,
+                           values=value_at(tgt, 0.015, "percent", space="normalized"))
+    if ctrl is not None:
+        reason += (f"; the count follows kernel size: the |S| largest-norm kernels win on "
+                   f"{pct(ctrl.share['norm_sets'])} % of images and a random sign gives {pct(ctrl.share['random_sign'])} %"
+                   if ctrl.follows_norms else
+                   f"; not kernel size alone: a random sign gives {pct(ctrl.share['random_sign'])} %, the largest-norm "
+                   f"kernels {pct(ctrl.share['norm_sets'])} %")
     t.row(f"{dataset}_attacking_S_e{e}", share, model,
-        f"95 % Wilson interval inside paper ± {TARGETING_MARGIN:g} points; {space_rule(list(per))}", verdict,
-        ci=ci, n=None if n is None else int(n),
+        f"± {TARGETING_MARGIN:g} points; ε = 0.015; {space_rule(list(per))}", verdict,
+        ci=ci, n=None if n is None else int(n), rules=("number", "eps_spaces", "alg1_norm_control"),
+        runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]], spaces=list(per), reason=reason,
+        earlier=earlier_spaces(per, verdict), control=control,
         note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); read as "
              "Algorithm 1's share on the original model (Sec 6; Sec 5's wording could also mean the filtered layer: "
              "methods); ours and its "
@@ -52,7 +69,7 @@ def grows_with_eps(t: Sheet) -> None:
     spaces = [s for s in SPACES if landed and all((tg[e]["space"] == s).any() for e in landed)]
     linear = t.p.layer in ("conv1", "bn1")     # then Algorithm 1 is flat in ε in normalized space by construction
     spaces = [s for s in spaces if s == "pixel"] if linear else spaces
-    per_space, notes = {}, []
+    per_space, notes, lower = {}, [], []
     for space in spaces:
         grows = []
         for e in landed:
@@ -63,14 +80,16 @@ def grows_with_eps(t: Sheet) -> None:
             notes.append(f"{space} @{e}: {pct(lo_['percent'])} % → {pct(hi_['percent'])} % "
                          f"({ {1: 'significantly higher', -1: 'significantly lower', 0: 'no significant change'}[grows[-1]] })")
         per_space[space] = all_up_so_far(grows, complete=not missing)
+        lower += [f"epoch {e} ({space} space)" for e, s in zip(landed, grows) if s < 0]
     verdict, why = across_spaces(per_space) if per_space else (PENDING, "")
     t.row("targeting_grows_with_eps", None, f"cifar10/{t.arch} @{landed or epochs}",
-        "at every epoch, % at the largest ε significantly above % at the smallest (two-proportion z-test); "
-        "significantly below at any epoch: not reproduced; " + (
-            f"pixel space only: at a linear layer ({t.p.layer}) the share cannot move with ε in normalized space, where "
-            "nothing clips the perturbation (methods), so the claim can hold only in pixel space" if linear
-            else space_rule(spaces)),
-        verdict, note="; ".join(notes) + why + (pending_note(missing, verdict, "a lower share at one epoch already decides "
+        (f"pixel space only (at a linear layer, {t.p.layer}, the share cannot move with ε in normalized space)"
+         if linear else space_rule(spaces)),
+        verdict, rules=("grows_with_eps", "change", "eps_spaces"), runs=[f"cifar10/{t.arch}"], epochs=landed,
+        spaces=spaces, reason=(f"the share is significantly lower at the largest ε than at the smallest at {', '.join(lower)}"
+                               if lower else "higher at the largest ε at every checkpoint" if Verdict.of(verdict) is Verdict.REPRODUCED
+                               else "no checkpoint significantly lower, but not every one significantly higher"
+                               if Verdict.of(verdict) is Verdict.INCONCLUSIVE else ""), note="; ".join(notes) + why + (pending_note(missing, verdict, "a lower share at one epoch already decides "
                                                          "the row") if per_space else ""))
 
 
@@ -91,10 +110,14 @@ def late_model_balanced(t: Sheet) -> None:
         far = lambda ci: max(abs(ci[0] - 50), abs(ci[1] - 50))            # noqa: E731
         near = lambda ci: 0.0 if ci[0] <= 50 <= ci[1] else min(abs(ci[0] - 50), abs(ci[1] - 50))  # noqa: E731
         per[space] = REPRODUCED if far(ci_l) < near(ci_e) else NOT if far(ci_e) < near(ci_l) else INCONCLUSIVE
-        parts.append(f"{space} space @{first} [{ci_e[0]:.1f}, {ci_e[1]:.1f}], @{last} [{ci_l[0]:.1f}, {ci_l[1]:.1f}]")
+        parts.append(f"{space} space @{first} {fmt_ci(*ci_e)}, @{last} {fmt_ci(*ci_l)}")
     verdict, why = across_spaces(per) if per else (PENDING, "")
     note = ("% attacking S averaged over ε ≤ 1e-3 (n = images): " + "; ".join(parts) + why) if per else \
         "needs the first and last checkpoint"
     t.row("late_model_balanced", None, f"cifar10/{t.arch} @{first} vs @{last}",
-        "the last epoch's 95 % interval lies wholly closer to 50 % than the first epoch's; " + space_rule(list(per)),
-        verdict, note=note)
+        "ε ≤ 1e-3; " + space_rule(list(per)), verdict, note=note,
+        rules=("late_balanced", "eps_spaces"), runs=[f"cifar10/{t.arch}"], epochs=[first, last] if per else [],
+        spaces=list(per), earlier=earlier_spaces(per, verdict),
+        reason={Verdict.NOT: "the last checkpoint is farther from an even split than the first",
+                Verdict.REPRODUCED: "the last checkpoint is closer to an even split than the first",
+                Verdict.INCONCLUSIVE: "the two intervals do not separate, or the ε spaces disagree"}.get(Verdict.of(verdict), ""))

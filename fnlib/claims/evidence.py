@@ -43,11 +43,17 @@ def correct_bits(edir: Path, space: str, epsilon: float) -> np.ndarray | None:
         return np.unpackbits(z[space][hit[0]], count=int(z["n"])).astype(bool)
 
 
-def pct(value: float) -> str:
-    """A percentage as text: one decimal, more where one would round a value strictly inside (0, 100) to
-    0.0 or 100.0 (9,999 of 10,000 images reads 99.99, not 100.0)."""
-    for places in (1, 2, 3, 4):
-        text = f"{value:.{places}f}"
+def pct(value: float, places: int = 1) -> str:
+    """A percentage as text: ``places`` decimals, more where they would round a value strictly inside (0, 100) to
+    0 or 100 (9,999 of 10,000 images reads 99.99, not 100.0)."""
+    for p in range(places, places + 4):
+        text = f"{value:.{p}f}"
         if not (0 < value < 100) or float(text) not in (0.0, 100.0):
             return text
     return text
+
+
+def fmt_ci(lo: float, hi: float) -> str:
+    """An interval in percent as text, '[99.96, 99.998]': two decimals, more where two would print an end strictly
+    inside (0, 100) as 0 or 100 (never '[100.00, 100.00]' for an interval that does not reach 100)."""
+    return f"[{pct(lo, 2)}, {pct(hi, 2)}]"

@@ -8,6 +8,9 @@ from .. import results, stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 from .rules import all_up_so_far, number_verdict
 from .sheet import Sheet
+from .verdict import Verdict
+
+ARCH = {'resnet18': 'ResNet-18', 'resnet50': 'ResNet-50', 'resnet101': 'ResNet-101'}
 
 FRAGILE_MARGIN = 5.0      # points of the share of fragile kernels (≈ 3 of 64 kernels)
 PLATEAU = 2.0             # points: a last gain this small (its interval inside ±PLATEAU) is a plateau
@@ -58,10 +61,13 @@ def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
     meta = results.read_json(meta_path) if meta_path.exists() else None
     model = f"{dataset}/{t.arch} @{t.ep[e]}"
     frac = 100 * meta["fraction_fragile"] if meta else None
-    t.row(f"{dataset}_fraction_fragile_e{e}", frac, model,
-        f"|ours − paper| ≤ {FRAGILE_MARGIN:g} points (the 64 kernels are the whole layer: no sampling interval)",
-        number_verdict(t.pv[f"{dataset}_fraction_fragile_e{e}"]["value"], frac, margin=FRAGILE_MARGIN),
-        note=f"{len(meta['fragile'])} of 64 kernels" if meta else "")
+    paper = t.pv[f"{dataset}_fraction_fragile_e{e}"]["value"]
+    v = number_verdict(paper, frac, margin=FRAGILE_MARGIN)
+    t.row(f"{dataset}_fraction_fragile_e{e}", frac, model, f"± {FRAGILE_MARGIN:g} points, point value", v,
+        note=f"{len(meta['fragile'])} of 64 kernels" if meta else "", rules=("fragile_share",),
+        runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]] if meta else [],
+        reason="" if frac is None else f"{len(meta['fragile'])} of 64 kernels, {abs(frac - paper):.1f} points from the "
+               f"paper's value, {'within' if Verdict.of(v) is Verdict.REPRODUCED else 'outside'} ± {FRAGILE_MARGIN:g}")
 
 
 def grows_with_depth(t: Sheet) -> None:
@@ -80,14 +86,20 @@ def grows_with_depth(t: Sheet) -> None:
         vals = [persistent[a] for a in order]
         steps = [(b > a) - (b < a) for a, b in zip(vals, vals[1:])]
         missing = [a for a in by_depth if a not in persistent]
-        t.row("fragile_grows_with_depth", None, "cifar10/" + "→".join(order),
-            DEPTH_RULE,
-            all_up_so_far(steps, complete=not missing),
+        v = all_up_so_far(steps, complete=not missing)
+        t.row("fragile_grows_with_depth", None, "cifar10/" + "→".join(order), "CIFAR-10, every checkpoint", v,
+            rules=("depth",), runs=[f"cifar10/{a}" for a in order], epochs=epochs,
+            reason=" → ".join(f"{ARCH[a]} {persistent[a]}" for a in order) + " kernels fragile at every checkpoint: "
+                   + ("fewer in the deeper network" if Verdict.of(v) is Verdict.NOT else "more at each depth"
+                      if Verdict.of(v) is Verdict.REPRODUCED else "no fall so far") + (
+                       f" ({', '.join(ARCH[a] for a in missing)} not run)" if missing else ""),
             note="fragile at every checkpoint: " + ", ".join(f"{a} {persistent[a]}" for a in order)
                  + "; mean # fragile per checkpoint: " + ", ".join(f"{a} {n_fragile[a]:.1f}" for a in order)
                  + (f" ({', '.join(missing)} pending)" if missing else ""))
     else:
-        t.row("fragile_grows_with_depth", None, "—", DEPTH_RULE, UNTESTABLE if len(t.p.archs) < 3 else PENDING,
+        t.row("fragile_grows_with_depth", None, "—", "CIFAR-10, every checkpoint",
+            UNTESTABLE if len(t.p.archs) < 3 else PENDING, rules=("depth",),
+            reason="needs three depths" if len(t.p.archs) < 3 else "",
             note="needs ResNet-18/50/101, each at every checkpoint" + (" (the paper profile has them)"
                                                                       if len(t.p.archs) < 3 else ""))
 
@@ -108,14 +120,28 @@ def mean_drop(t: Sheet) -> None:
         if not per_arch:
             means = t.numbers[f"{dataset}_mean_drop"]
             t.row(key, None, f"{dataset}/{t.arch} @{epochs}", rule, PENDING if len(epochs) >= 3 else UNTESTABLE,
-                note="mean drop accuracy " + fmt_list(means))
+                note="mean drop accuracy " + fmt_list(means), rules=(key.replace("mean_drop_cifar", "mean_drop")
+                                                                       .replace("mean_drop_mnist", "mean_drop"),),
+                reason="" if len(epochs) >= 3 else "needs three checkpoints")
             continue
         missing = [a for a in t.p.archs if a not in per_arch]
         rule = next(iter(per_arch.values()))[1] + (
             "; judged for every arch: reproduced only if reproduced for each, not reproduced if not for any (so "
             "the row stays pending while an arch still to land could change it)" if len(t.p.archs) > 1 else "")
         combined = stats.combine([v for v, _, _ in per_arch.values()])
-        t.row(key, None, f"{dataset}/{'+'.join(per_arch)} @{epochs}", rule,
-            PENDING if missing and combined != NOT else combined,
+        v = PENDING if missing and combined != NOT else combined
+        t.row(key, None, f"{dataset}/{'+'.join(per_arch)} @{epochs}", "three checkpoints, every arch", v,
+            rules=({"cifar10": "mean_drop_saturates", "mnist": "mean_drop_rises_falls"}[dataset],),
+            runs=[f"{dataset}/{a}" for a in per_arch], epochs=epochs,
+            reason=mean_drop_reason(dataset, per_arch, v),
             note="; ".join((f"{a}: {v}, " if len(t.p.archs) > 1 else "") + n for a, (v, _, n) in per_arch.items())
                  + (f" ({', '.join(missing)} pending)" if missing else ""))
+
+
+def mean_drop_reason(dataset: str, per_arch: dict, verdict) -> str:
+    """The reason of a mean-drop row: what the curve does for each arch judged."""
+    shape = "still rises by more than 2 points at the last step" if dataset == "cifar10" else "does not fall at the last step"
+    bad = [ARCH.get(a, a) for a, (v, _, _) in per_arch.items() if Verdict.of(v) is Verdict.NOT]
+    if bad:
+        return f"mean drop accuracy {shape} ({', '.join(bad)})"
+    return {Verdict.REPRODUCED: "the curve has the paper's shape for every arch"}.get(Verdict.of(verdict), "")

@@ -9,6 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from .. import profiles, results
+from . import evidence
+from .rules import cite
+from .verdict import Verdict
 
 PAPER_VALUES = results.PROJECT_ROOT / "book" / "paper_values.json"
 
@@ -55,8 +58,16 @@ def across_seeds(tables: dict, root: Path, p: profiles.Profile, arch: str, key: 
     if hit.empty:
         return None
     h = hit.iloc[0]
-    return (f"{float(h['mean']):.2f} [{float(h['low']):.2f}, {float(h['high']):.2f}] ({int(h['seeds'])} seeds, range "
+    lo, hi = clip_t(float(h["low"]), float(h["high"]), quantity)
+    return (f"{float(h['mean']):.2f} {evidence.fmt_ci(lo, hi)} ({int(h['seeds'])} seeds, range "
             f"{float(h['min']):.2f}–{float(h['max']):.2f})")
+
+
+def clip_t(lo: float, hi: float, quantity: str) -> tuple[float, float]:
+    """A t interval of a mean over seeds, clipped to the values the quantity can take: [0, 100] for an accuracy
+    or a share, [−100, 100] for a gain in points (with few seeds a t interval reaches past them)."""
+    bound = (-100.0, 100.0) if quantity.endswith("gain") else (0.0, 100.0)
+    return max(lo, bound[0]), min(hi, bound[1])
 
 
 @dataclass
@@ -81,14 +92,42 @@ class Sheet:
         return self.root / dataset / (a or self.arch) / f"e{epoch}"
 
     def row(self, key, ours, model, rule, verdict, note="", ci=None, n=None, paper=None, item=None, seeds=None,
-            kind=None):
-        """Add a row: the paper's value and item come from ``book/paper_values.json`` unless given."""
+            kind=None, *, rules=(), runs=(), epochs=(), spaces=(), reason="", earlier=None, control=None):
+        """Add a row: the paper's value and item come from ``book/paper_values.json`` unless given.
+
+        ``verdict`` is a :class:`~fnlib.claims.verdict.Verdict` or one of :mod:`fnlib.stats`' constants;
+        ``rules`` the ids of the rules of :data:`~fnlib.claims.rules.RULES` it applies (cited with their version);
+        ``rule`` the row's own parameters of them (margin, ε, test); ``reason`` one plain sentence; ``runs``,
+        ``epochs`` and ``spaces`` its scope (the seeds are added from the provenance by
+        :func:`fnlib.summary.build`); ``note`` its evidence; ``earlier`` the verdict of an earlier version of a
+        rule that changed after its data were seen; ``control`` a reading beside the verdict."""
         pv = self.pv
         paper = pv[key]["value"] if paper is None and key in pv else paper
         self.numbers[key] = ours
         item = item or (pv[key]["item"] if key in pv else pv["claims"][key])
+        v = Verdict.of(verdict)
         self.rows.append({"id": key, "kind": kind or ("number" if key in pv else "claim"), "item": item,
-                          "paper": paper, "ours": None if ours is None else round(ours, 2), "ci": None if ci is None
-                          else [round(ci[0], 2), round(ci[1], 2)], "n": n, "model": model, "rule": rule,
-                          "verdict": verdict, "note": note,
-                          "seeds": across_seeds(self.seed_tables, self.root, self.p, self.arch, seeds or key)})
+                          "paper": paper, "ours": None if ours is None else round(ours, 2),
+                          "ci": None if ci is None else round_ci(*ci), "n": n, "model": model,
+                          "verdict": v.value, "reason": reason or default_reason(v, rule),
+                          "rules": cite(*rules), "rule": rule,
+                          "scope": {"runs": list(runs), "epochs": [int(e) for e in epochs],
+                                    "eps_spaces": list(spaces), "seeds": []},
+                          "evidence": note, "earlier": earlier, "control": control,
+                          "across_seeds": across_seeds(self.seed_tables, self.root, self.p, self.arch, seeds or key)})
+
+
+def default_reason(v: Verdict, rule: str) -> str:
+    """The reason of a row whose builder gives none: what is missing, for a row without a verdict."""
+    if v is Verdict.PENDING:
+        return "its results have not landed yet"
+    if v is Verdict.NO_VERDICT:
+        return "not testable with this profile" if not rule or rule == "—" else "a value recomputed, not judged"
+    return ""
+
+
+def round_ci(lo: float, hi: float) -> list[float]:
+    """An interval's ends as stored and printed: two decimals, more where two would round an end strictly inside
+    (0, 100) to 0 or 100 (a Wilson interval [99.96, 99.998] stays that, not [99.96, 100.0])."""
+    return [float(evidence.pct(lo, places=2)) if 0 < lo < 100 else round(lo, 2),
+            float(evidence.pct(hi, places=2)) if 0 < hi < 100 else round(hi, 2)]
