@@ -58,6 +58,8 @@ def main(argv=None) -> int:
     x.add_argument("--jobs", type=int, help="slurm: worker jobs (default 1)")
     x.add_argument("--walltime", help="slurm: HH:MM:SS of each worker job")
     x.add_argument("--gpus-per-job", type=int, help="slurm: GPUs of each worker job (its worker offers GPU=N)")
+    x.add_argument("--job-memory", help="slurm: memory of each worker job (default 8GB)")
+    x.add_argument("--job-cores", type=int, help="slurm: cores of each worker job (default 2)")
     rp = sub.add_parser("replay", help="train a finished run again to bring back its checkpoints, and check each "
                                        "against the weights digest its analyses recorded (no results file is touched)")
     rp.add_argument("--profile", default="paper")
@@ -93,7 +95,8 @@ def main(argv=None) -> int:
                 def connect():
                     clients.append(client_for(a.executor, workers=a.workers, scheduler=a.scheduler,
                                               partition=a.partition, jobs=a.jobs, walltime=a.walltime,
-                                              gpus_per_job=a.gpus_per_job))
+                                              gpus_per_job=a.gpus_per_job, memory=a.job_memory,
+                                              cores=a.job_cores))
                     return clients[-1]
                 try:
                     timings = run_on(connect, a.profile, force=a.force, only=a.only, step=a.step,

@@ -191,7 +191,7 @@ def run(connect, profile: str, force: bool = False, only: str | None = None, ste
 
 def client_for(executor: str, workers: int | None = None, scheduler: str | None = None, partition: str | None = None,
                jobs: int | None = None, walltime: str | None = None, gpus_per_job: int | None = None,
-               memory: str = "8GB", cores: int = 2):
+               memory: str | None = None, cores: int | None = None, start_timeout: float = 300):
     """A ``distributed.Client`` for ``--executor dask`` (a LocalCluster, or ``scheduler``) or ``slurm``."""
     from distributed import Client, LocalCluster
     if executor == "dask":
@@ -202,6 +202,7 @@ def client_for(executor: str, workers: int | None = None, scheduler: str | None 
         return Client(cluster)
     if executor == "slurm":
         from dask_jobqueue import SLURMCluster
+        memory, cores = memory or "8GB", cores or 2
         if not (partition and walltime):
             raise ValueError("--executor slurm needs --partition and --walltime")
         lifetime = _seconds(walltime) - 120        # leave the job before Slurm kills it: its task is retried
@@ -212,7 +213,15 @@ def client_for(executor: str, workers: int | None = None, scheduler: str | None 
                                                   *(["--resources", f"GPU={gpus_per_job}"] if gpus_per_job else [])])
         cluster.scale(jobs=jobs or 1)
         client = Client(cluster)
-        client.wait_for_workers(1, timeout=600)
+        try:
+            client.wait_for_workers(1, timeout=start_timeout)
+        except TimeoutError:
+            client.close()
+            cluster.close()
+            raise RuntimeError(f"no Slurm worker job started within {start_timeout} s (partition {partition}, "
+                               f"{cores} cores, {memory}, walltime {walltime}"
+                               + (f", {gpus_per_job} GPU(s)" if gpus_per_job else "") + "): see squeue and the "
+                               "slurmctld log; a job that asks for more than a node has is refused") from None
         return client
     raise ValueError(f"unknown executor {executor!r}; allowed: local, dask, slurm")
 

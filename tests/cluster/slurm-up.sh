@@ -9,6 +9,7 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurmctld slurmd slurm-client munge >"$DIR/log/apt.log" 2>&1
 fi
 HOST=$(hostname -s)
+MEM=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) * 9 / 10 / 1024 ))   # MB that jobs may ask for
 cat >"$DIR/slurm.conf" <<CONF
 ClusterName=ci
 SlurmctldHost=$HOST(127.0.0.1)
@@ -30,7 +31,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 GresTypes=gpu
 ReturnToService=2
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=4000 Gres=gpu:1 State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$MEM Gres=gpu:1 State=UNKNOWN
 PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 CONF
 echo "NodeName=$HOST Name=gpu Count=1 File=/dev/null" >"$DIR/gres.conf"
