@@ -121,7 +121,7 @@ def run(connect, profile: str, force: bool = False, only: str | None = None, ste
     import dask
     from distributed import as_completed
 
-    from .pipeline import _summarize, adopt, exclusive, finish
+    from .pipeline import _summarize, adopt, exclusive, failures, finish
     overrides = dict(overrides or {})
     p = profiles.get(profile, **overrides)
     actions = decide(profile, overrides, only, step, force)
@@ -183,9 +183,7 @@ def run(connect, profile: str, force: bool = False, only: str | None = None, ste
                 log(f"✓ {label} ({rec['seconds']:.0f} s on {rec['where']['host']}, {rec['where']['device']})")
         _summarize(profile, log)
     if failed:
-        raise RuntimeError(f"{len(failed)} task(s) failed or were skipped: "
-                           + ", ".join(f"{t.dataset}/{t.arch} {t.name}" for t in failed)
-                           + "; their errors are above; the next run re-runs only what failed")
+        raise failures(failed, sum(a.what == "run" for a in todo))
     return timings
 
 

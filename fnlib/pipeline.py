@@ -372,10 +372,16 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
         if not stale:
             _summarize(profile, log)
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(stale)} notebooks failed or were skipped: "
-                           + ", ".join(f"{t.dataset}/{t.arch} {t.name}" for t in failed)
-                           + "; their errors are above (the executed notebook is under .stage/runs)")
+        raise failures(failed, len(stale))
     return timings
+
+
+def failures(failed: list[Task], total: int) -> RuntimeError:
+    """The error that ends a run in which tasks failed (or were skipped after a failure), naming them."""
+    return RuntimeError(f"{len(failed)} of {total} task(s) failed or were skipped: "
+                        + ", ".join(f"{t.dataset}/{t.arch} {t.name}" for t in failed)
+                        + f"; their errors are above (their executed notebooks are under {stage_root() / 'runs'}); "
+                          "the next run re-runs only what failed")
 
 
 def _mtime(path: Path) -> int | None:

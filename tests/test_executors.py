@@ -123,7 +123,7 @@ def test_a_failing_notebook_is_named_and_only_it_runs_again(notebook_env, cluste
         ledger[name].update(key="edited", inputs="edited")         # both must run again
     (run_dir / "steps.json").write_text(json.dumps(ledger))
     logs.clear()
-    with pytest.raises(RuntimeError, match="1 task.s. failed"):
+    with pytest.raises(RuntimeError, match="1 of 2 task.s. failed"):
         executors.run(cluster, "smoke", log=logs.append, **SLICE)
     assert any("✗ mnist/resnet18 03_attack_e1 failed: ValueError: checkpoint" in line and "cannot be read" in line
                and "03_attack_e1.ipynb" in line for line in logs), logs
