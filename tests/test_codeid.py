@@ -82,5 +82,5 @@ def test_a_subpackage_is_followed_too(copy):
          "def attack(progress=True, **kw):\n    from .claims import rules  # noqa: F401\n")
     with_claims = digests()
     assert "claims" in codeid.closure("attack") and with_claims["attack"] != before["attack"]
-    copy("claims/rules", "def ", "def _planted():\n    return 2\n\n\ndef ")
+    copy("claims/rules", "\ndef ", "\ndef _planted():\n    return 2\n\n\ndef ")      # a new top-level function
     assert digests()["attack"] != with_claims["attack"]
