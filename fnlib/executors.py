@@ -205,8 +205,10 @@ def client_for(executor: str, workers: int | None = None, scheduler: str | None 
             raise ValueError("--executor slurm needs --partition and --walltime")
         lifetime = _seconds(walltime) - 120        # leave the job before Slurm kills it: its task is retried
         extra = [f"--gres=gpu:{gpus_per_job}"] if gpus_per_job else []
+        logs = results.work_root() / ".stage" / "slurm"          # the worker jobs' own output files
+        logs.mkdir(parents=True, exist_ok=True)
         cluster = SLURMCluster(queue=partition, cores=cores, processes=1, memory=memory, walltime=walltime,
-                               job_extra_directives=extra,
+                               job_extra_directives=extra, log_directory=str(logs),
                                worker_extra_args=["--nthreads", "1", "--lifetime", f"{max(lifetime, 60)}s",
                                                   *(["--resources", f"GPU={gpus_per_job}"] if gpus_per_job else [])])
         cluster.scale(jobs=jobs or 1)
