@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from .claims.sheet import clip_t
-from .plots import _figure, _finish, _pretty_dataset, _run_label, _style
+from .plots import ARCH_NAMES, DATASET_NAMES, _figure, _finish, _pretty_dataset, _run_label, _style
 
 MODEL_LABELS = {"original": "original", "filtered": "filtered (S ranked on test, the paper's)",
                 "filtered_val": "filtered (S ranked on validation)",
@@ -143,3 +143,34 @@ def seeds_table(run_dir) -> pd.DataFrame:
                          "mean [95 % t interval]": [f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, (lo, hi) in
                                                     zip(df["mean"].astype(float), ends)],
                          "range": [f"{a:.1f} – {b:.1f}" for a, b in zip(df["min"].astype(float), df["max"].astype(float))]})
+
+
+def _number(q: str, e: str, s: str) -> str:
+    return QUANTITY_LABELS.get(q, q) + (f" @ε {e}" if e != "" else "") + (f", {s}" if s else "")
+
+
+def replicate_table(rows: list[dict], seeds=(0, 1, 2)) -> pd.DataFrame:
+    """The seed replicates (``summary.json["seeds"]``, :func:`fnlib.replicates.seed_table`) of the main schedule:
+    one row per checkpoint and number, each seed's value, mean [t interval] (clipped) and range; '—' where a seed
+    has not landed."""
+    out = []
+    for r in rows:
+        vals = r["values"]
+        lo, hi = (clip_t(r["low"], r["high"], r["quantity"]) if r["low"] is not None else (None, None))
+        out.append({"run": f"{DATASET_NAMES.get(r['dataset'], r['dataset'])} {ARCH_NAMES.get(r['arch'], r['arch'])}",
+                    "epoch": r["epoch"], "number": _number(r["quantity"], r["epsilon"], r["space"]),
+                    **{f"seed {s}": (f"{vals[str(s)]:.1f}" if str(s) in vals else "—") for s in seeds},
+                    "mean [95 % t interval]": (f"{r['mean']:.1f} [{lo:.1f}, {hi:.1f}]" if lo is not None else "—"),
+                    "range": f"{r['min']:.1f} – {r['max']:.1f}" if r["seeds"] > 1 else "—"})
+    return pd.DataFrame(out)
+
+
+def schedule_frame(rows: list[dict]) -> pd.DataFrame:
+    """``summary.json["schedules"]`` (:func:`fnlib.replicates.schedule_table`): the 100-epoch run's snapshot at
+    epoch E beside the model trained on an E-epoch schedule of its own."""
+    return pd.DataFrame([{"run": f"{DATASET_NAMES.get(r['dataset'], r['dataset'])} "
+                                 f"{ARCH_NAMES.get(r['arch'], r['arch'])}", "epoch": r["epoch"],
+                          "number": _number(r["quantity"], r["epsilon"], r["space"]),
+                          "snapshot of the 100-epoch run": f"{r['snapshot']:.1f}",
+                          "trained for E epochs": f"{r['own_schedule']:.1f}",
+                          "difference": f"{r['difference']:+.1f}"} for r in rows])

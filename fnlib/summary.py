@@ -48,6 +48,9 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     fragile.grows_with_depth(t)                     # Sec 5, Fig 4
     fragile.mean_drop(t)
     provenance = _provenance(root)
+    from . import replicates             # seed replicates and schedules beside the main runs (paper-seed1, ...)
+    extra = ({"seeds": replicates.seed_table(profile, root), "schedules": replicates.schedule_table(profile, root)}
+             if replicates.variants(profile) else {})
     flag_mixed(t.rows, provenance)
     fill_seeds(t.rows, provenance)
     out = {"profile": profile, "description": p.description, "reference_arch": t.arch,
@@ -55,7 +58,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
            "rules": {r.id: {"version": r.version, "title": r.title, "text": r.text,
                             "history": [{"version": v, "until": until, "text": text, "data_seen": seen, "why": why}
                                         for v, until, text, seen, why in r.history]} for r in RULES.values()},
-           "provenance": provenance}
+           **extra, "provenance": provenance}
     results.write_json(out, root / "summary.json")
     return out
 

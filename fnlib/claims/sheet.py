@@ -42,9 +42,11 @@ SEED_QUANTITIES = {"cifar10_clean_e100": ("cifar10", "clean_accuracy", "", "", 1
 def across_seeds(tables: dict, root: Path, p: profiles.Profile, arch: str, key: str | None) -> str | None:
     """'mean [t interval] (n seeds)' of the seed study for a row, when the profile has one and it has landed.
     ``tables`` keeps each data set's ``seeds_summary.csv`` (or None, if it has not landed) once read."""
-    if key is None or key not in SEED_QUANTITIES or not p.seeds:
+    if key is None or key not in SEED_QUANTITIES:
         return None
     dataset, quantity, eps, space, paper_epoch = SEED_QUANTITIES[key]
+    if not p.seeds:
+        return across_replicates(tables, root, p, arch, dataset, quantity, eps, space, reference(p)[1][paper_epoch])
     if dataset not in tables:
         path = root / dataset / arch / "seeds_summary.csv"
         tables[dataset] = (pd.read_csv(path, keep_default_na=False, dtype={"epsilon": str}) if path.exists()
@@ -61,6 +63,25 @@ def across_seeds(tables: dict, root: Path, p: profiles.Profile, arch: str, key: 
     lo, hi = clip_t(float(h["low"]), float(h["high"]), quantity)
     return (f"{float(h['mean']):.2f} {evidence.fmt_ci(lo, hi)} ({int(h['seeds'])} seeds, range "
             f"{float(h['min']):.2f}–{float(h['max']):.2f})")
+
+
+def across_replicates(tables: dict, root: Path, p: profiles.Profile, arch: str, dataset: str, quantity: str,
+                      eps: str, space: str, epoch: int) -> str | None:
+    """The same, from the profile's seed replicates (``paper-seed1``, ...: :mod:`fnlib.replicates`), once at least
+    two seeds of the main schedule have landed at that checkpoint."""
+    from .. import replicates
+    if "replicates" not in tables:
+        tables["replicates"] = replicates.seed_table(p.name, root) if replicates.variants(p.name) else []
+    for h in tables["replicates"]:
+        if ((h["dataset"], h["arch"], h["schedule"], h["epoch"], h["quantity"], h["space"]) ==
+                (dataset, arch, p.cycle, epoch, quantity, space)
+                and (h["epsilon"] == eps or (h["epsilon"] and eps and float(h["epsilon"]) == float(eps)))):
+            if h["seeds"] < 2:
+                return None
+            lo, hi = clip_t(h["low"], h["high"], quantity)
+            return (f"{h['mean']:.2f} {evidence.fmt_ci(lo, hi)} ({h['seeds']} seeds: "
+                    + ", ".join(f"{v:.2f}" for v in h["values"].values()) + ")")
+    return None
 
 
 def clip_t(lo: float, hi: float, quantity: str) -> tuple[float, float]:

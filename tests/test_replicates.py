@@ -1,0 +1,87 @@
+"""Seed replicates and schedules read back from results files (fnlib.replicates) and fed to the claims rows."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from scipy import stats as st
+
+from fnlib import profiles, replicates
+from fnlib.claims.sheet import across_seeds
+
+
+def write_checkpoint(edir, dataset, fragile=0.25, mean=90.0, clean=98.0, fgsm=40.0, share=12.5):
+    edir.mkdir(parents=True)
+    (edir / "meta.json").write_text(json.dumps({"fraction_fragile": fragile, "mean": mean}))
+    eps = replicates.FGSM_EPS[dataset]
+    (edir / "attack.csv").write_text("space,epsilon,accuracy\n"
+                                     f"pixel,0,{clean}\npixel,0.001,{clean - 1}\npixel,{eps},{fgsm}\n"
+                                     f"normalized,0,{clean}\nnormalized,{eps},{fgsm + 5}\n")
+    (edir / "targeting.csv").write_text("space,epsilon,n,fragile_count,percent,layer\n"
+                                        f"pixel,0.01,100,1,1.0,conv1\npixel,0.015,100,12,{share},conv1\n")
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """results/paper with MNIST ResNet-50 at epoch 10 for seeds 0, 1, 2 and a 10-epoch schedule of seed 0."""
+    root = tmp_path / "paper"
+    for folder, share, clean in (("", 10.0, 98.0), ("seed1", 20.0, 97.0), ("seed2", 45.0, 99.0),
+                                 ("sched10", 60.0, 99.2)):
+        write_checkpoint(root / folder / "mnist" / "resnet50" / "e10", "mnist", share=share, clean=clean)
+    return root
+
+
+def test_variants_of_the_paper_profile():
+    assert set(replicates.variants("paper")) == {"paper-seed1", "paper-seed2", "paper-sched10", "paper-sched50"}
+    assert replicates.variants("smoke") == {}
+
+
+def test_checkpoint_numbers_read_the_paper_epsilons(tmp_path):
+    write_checkpoint(tmp_path / "e", "cifar10", fragile=0.375, mean=61.0, clean=80.0, fgsm=30.0, share=7.0)
+    got = {(r["quantity"], r["epsilon"], r["space"]): r["value"] for r in replicates.checkpoint_numbers(tmp_path / "e",
+                                                                                                      "cifar10")}
+    assert got == {("fraction_fragile", "", ""): 37.5, ("mean_drop", "", ""): 61.0, ("clean_accuracy", "", ""): 80.0,
+                   ("fgsm_accuracy", "0.01", "pixel"): 30.0, ("fgsm_accuracy", "0.01", "normalized"): 35.0,
+                   ("attacking_s", "0.015", "pixel"): 7.0}
+    assert replicates.checkpoint_numbers(tmp_path / "missing", "mnist") == []
+
+
+def test_seed_table_gives_every_seed_mean_t_interval_and_range(tree):
+    rows = replicates.seed_table("paper", tree)
+    share = next(r for r in rows if r["quantity"] == "attacking_s" and r["schedule"] == 100)
+    assert (share["dataset"], share["arch"], share["epoch"]) == ("mnist", "resnet50", 10)
+    assert share["values"] == {"0": 10.0, "1": 20.0, "2": 45.0} and share["seeds"] == 3
+    sd = math.sqrt(((10 - 25) ** 2 + (20 - 25) ** 2 + (45 - 25) ** 2) / 2)
+    half = st.t.ppf(0.975, 2) * sd / math.sqrt(3)
+    assert share["mean"] == pytest.approx(25.0)
+    assert (share["low"], share["high"]) == pytest.approx((25 - half, 25 + half))
+    assert (share["min"], share["max"]) == (10.0, 45.0)
+    own = next(r for r in rows if r["quantity"] == "attacking_s" and r["schedule"] == 10)
+    assert own["values"] == {"0": 60.0} and own["low"] is None      # one seed: no interval
+
+
+def test_schedule_table_puts_the_snapshot_beside_its_own_schedule(tree):
+    rows = {(r["quantity"], r["space"]): r for r in replicates.schedule_table("paper", tree)}
+    r = rows[("attacking_s", "pixel")]
+    assert (r["snapshot"], r["own_schedule"], r["difference"]) == (10.0, 60.0, 50.0)
+    assert rows[("clean_accuracy", "")]["difference"] == pytest.approx(1.2)
+
+
+def test_claims_rows_read_the_replicates_once_two_seeds_landed(tree):
+    p = profiles.get("paper")
+    text = across_seeds({}, tree, p, "resnet50", "mnist_attacking_S_e10")
+    assert text.startswith("25.00 [") and "(3 seeds: 10.00, 20.00, 45.00)" in text
+    assert "0.00" in text.split("]")[0]          # the t interval is clipped to [0, 100]
+    for folder in ("seed1", "seed2"):
+        for f in (tree / folder).rglob("targeting.csv"):
+            f.unlink()
+    assert across_seeds({}, tree, p, "resnet50", "mnist_attacking_S_e10") is None     # seed 0 alone
+
+
+def test_replicated_checkpoints_are_the_seed_profiles_runs():
+    got = replicates.replicated("paper")
+    assert {("mnist", "resnet18", e) for e in (10, 50, 100)} <= got
+    assert ("mnist", "resnet50", 10) in got and ("mnist", "resnet50", 50) not in got
+    assert ("cifar10", "resnet50", 50) in got and ("cifar10", "resnet50", 100) not in got
+    assert not any(a == "resnet101" for _, a, _ in got)
