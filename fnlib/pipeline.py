@@ -411,9 +411,15 @@ def _summarize(profile: str, log) -> None:
     and ``python -m fnlib summary`` rebuilds it."""
     import subprocess
     from .summary import has_results, results_root
-    if results.folder(profile) != profile:
-        log(f"(profile {profile} is a variant of another, under results/{results.folder(profile)}: no summary of its own)")
-        return
+    if results.folder(profile) != profile:      # a replicate or schedule: its numbers go into the main summary
+        from .profiles import PROFILES
+        parent = results.folder(profile).rsplit("/", 1)[0]
+        main = next((n for n, p in PROFILES.items() if p.folder == parent), None)
+        if main is None:
+            log(f"(profile {profile} is a variant under results/{results.folder(profile)}: no summary of its own)")
+            return
+        log(f"(profile {profile} is a variant of {main}: rebuilding {main}'s summary, which carries its numbers)")
+        profile = main
     if not has_results(results_root(profile)):
         log(f"(no summary yet: no results of profile {profile} under {results_root(profile)})")
         return

@@ -454,3 +454,20 @@ def test_a_retraining_that_gives_the_weights_back_keeps_their_analyses(tmp_path,
     run(step=["train"])
     run(step=["algorithm1"])
     assert ran == ["05_algorithm1_e1", "05_algorithm1_e2"], ran
+
+
+def test_a_variant_profile_rebuilds_the_main_summary(monkeypatch):
+    """paper-sched10's results feed paper's summary.json (its seed and schedule tables): the pipeline rebuilds that."""
+    import subprocess
+
+    from fnlib import pipeline, summary
+    calls, lines = [], []
+    monkeypatch.setattr(summary, "has_results", lambda root: True)
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd) or
+                        subprocess.CompletedProcess(cmd, 0, "", ""))
+    pipeline._summarize("paper-sched10", lines.append)
+    assert calls and calls[0][-2:] == ["--profile", "paper"], calls
+    assert "variant of paper" in lines[0]
+    calls.clear()
+    pipeline._summarize("smoke", lines.append)
+    assert calls[0][-2:] == ["--profile", "smoke"]
