@@ -336,6 +336,15 @@ def earlier_text(r: dict, here: bool = False) -> str:
             f'{e["rule"]["id"]} v{e["rule"]["version"]}</a>, the rule before it changed</span>')
 
 
+def seed0_text(r: dict) -> str:
+    """'seed 0 alone: not reproduced', for a row judged over three seeds (rule seeds) that seed 0 alone judges
+    otherwise."""
+    s0 = r.get("seed0_verdict")
+    if not s0 or s0 == r["verdict"]:
+        return ""
+    return f'<span class="earlier">seed 0 alone: {html.escape(s0)}</span>'
+
+
 def evidence_html(r: dict) -> str:
     """A row's scope and evidence, folded (a click opens them)."""
     sc = r.get("scope") or {}
@@ -347,6 +356,14 @@ def evidence_html(r: dict) -> str:
         parts.append("<b>norm control</b>: " + html.escape(", ".join(f"{k} {v:g} %" for k, v in ctrl["shares"].items())))
     if r.get("across_seeds"):
         parts.append(f"<b>across seeds</b>: {html.escape(r['across_seeds'])}")
+    if r.get("over_seeds"):          # rule seeds: the row's rule on each seed's network
+        o = r["over_seeds"]
+        parts.append("<b>verdict per seed</b>: " + html.escape(", ".join(f"seed {s} {v}" for s, v in o["verdicts"].items())
+                     + (f" ({o['landed']} of 3 seeds landed)" if o["verdict"] == "pending" else f"; over seeds: {o['verdict']}")))
+    if r.get("over_schedules"):      # rule schedule: the model trained on a schedule that ends at the row's epoch
+        parts.append("<b>trained on its own schedule</b>: " + html.escape(", ".join(
+            f"{c} epochs: {x['verdict']}" + (f" (ours {x['ours']:g})" if x.get("ours") is not None else "")
+            for c, x in r["over_schedules"].items())))
     parts.append(f"<b>evidence</b>: {html.escape(str(r.get('evidence') or '—'))}")
     return '<details class="evidence"><summary>scope and evidence</summary>' + "<br>".join(parts) + "</details>"
 
@@ -362,7 +379,7 @@ def verdict_table(rows: list[dict], evidence: bool = False, here: bool = False) 
                                                     if evidence else "")
         out.append(f'<tr><td>{html.escape(SHORT.get(r["id"], r.get("item", r["id"])))}</td>'
                    f'<td class="num">{paper_text(r)}</td><td class="num">{ours_text(r)}</td>'
-                   f'<td>{verdict_badge(r["verdict"])}{earlier_text(r, here)}</td>'
+                   f'<td>{verdict_badge(r["verdict"])}{earlier_text(r, here)}{seed0_text(r)}</td>'
                    f'<td>{why}{evidence_html(r) if evidence else ""}</td></tr>')
     out.append("</tbody></table>")
     return "".join(out)

@@ -33,6 +33,28 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     if not has_results(root):
         raise FileNotFoundError(f"no results of profile {profile} under {root}; nothing written. Make them with: "
                                 f"python -m fnlib run --profile {profile}")
+    t = sheet(p, root)
+    provenance = _provenance(root)
+    from . import replicates             # seed replicates and schedules beside the main runs (paper-seed1, ...)
+    extra = ({"seeds": replicates.seed_table(profile, root), "schedules": replicates.schedule_table(profile, root)}
+             if replicates.variants(profile) else {})
+    if extra:                            # rules seeds and schedule: every row judged again on them
+        from .claims import variants
+        variants.judge(t.rows, profile, root, lambda name, sub: sheet(profiles.get(name), sub).rows)
+    flag_mixed(t.rows, provenance)
+    fill_seeds(t.rows, provenance)
+    out = {"profile": profile, "description": p.description, "reference_arch": t.arch,
+           "reference_epochs": {str(k): v for k, v in t.ep.items()}, "rows": t.rows, "numbers": t.numbers,
+           "rules": {r.id: {"version": r.version, "title": r.title, "text": r.text,
+                            "history": [{"version": v, "until": until, "text": text, "data_seen": seen, "why": why}
+                                        for v, until, text, seen, why in r.history]} for r in RULES.values()},
+           **extra, "provenance": provenance}
+    results.write_json(out, root / "summary.json")
+    return out
+
+
+def sheet(p: profiles.Profile, root: Path) -> Sheet:
+    """Every claims row of profile ``p`` from the results under ``root`` (nothing written)."""
     t = Sheet(p, root)
     # the rows in the order of the book's claims table
     fgsm.accuracies(t)                              # Sec 3.1
@@ -47,20 +69,7 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     filtering.rows(t)                               # Sec 6, then Step 7 beyond the paper
     fragile.grows_with_depth(t)                     # Sec 5, Fig 4
     fragile.mean_drop(t)
-    provenance = _provenance(root)
-    from . import replicates             # seed replicates and schedules beside the main runs (paper-seed1, ...)
-    extra = ({"seeds": replicates.seed_table(profile, root), "schedules": replicates.schedule_table(profile, root)}
-             if replicates.variants(profile) else {})
-    flag_mixed(t.rows, provenance)
-    fill_seeds(t.rows, provenance)
-    out = {"profile": profile, "description": p.description, "reference_arch": t.arch,
-           "reference_epochs": {str(k): v for k, v in t.ep.items()}, "rows": t.rows, "numbers": t.numbers,
-           "rules": {r.id: {"version": r.version, "title": r.title, "text": r.text,
-                            "history": [{"version": v, "until": until, "text": text, "data_seen": seen, "why": why}
-                                        for v, until, text, seen, why in r.history]} for r in RULES.values()},
-           **extra, "provenance": provenance}
-    results.write_json(out, root / "summary.json")
-    return out
+    return t
 
 
 def results_root(profile: str) -> Path:

@@ -18,7 +18,8 @@ FROZEN = {("number", 1): "455bec315b34", ("fragile_share", 1): "8bce3bac6b3b", (
           ("late_balanced", 1): "a4d2d5443039", ("alg1_norm_control", 1): "869b9e862ec1",
           ("filter_lowers", 1): "45aaf1a40104", ("filter_gain", 2): "6b0cb0e4bc44", ("beyond_gain", 1): "7a0c5d9489f2",
           ("depth", 1): "098013ae5ce7", ("mean_drop_saturates", 1): "adc92f653233",
-          ("mean_drop_rises_falls", 1): "2cf197fce6da", ("csg_value", 1): "44711ce82068", ("csg_order", 1): "e00d7fc78ff5"}
+          ("mean_drop_rises_falls", 1): "2cf197fce6da", ("csg_value", 1): "44711ce82068",
+          ("seeds", 1): "28ef2df3fa37", ("schedule", 1): "c0d693664be6", ("csg_order", 1): "e00d7fc78ff5"}
 
 
 def test_rule_texts_are_frozen_with_their_versions():
@@ -163,3 +164,14 @@ def test_the_controls_sentence_follows_its_stated_rules():
     assert "neither higher nor lower" in text                               # p_above 0.4, p_below 0.6
     r = alg1_controls.reading(_controls(59.9, 86.42, 100.0, per_norm=37.44))
     assert "fewer images than a random sign" in r.sentence() and r.label() == "not kernel size alone"
+
+
+def test_over_seeds_is_unanimity_and_waits_for_three():
+    from fnlib.claims.variants import over_seeds
+    R, N, I, P = V.REPRODUCED, V.NOT, V.INCONCLUSIVE, V.PENDING
+    assert over_seeds({0: R, 1: R, 2: R}) is R
+    assert over_seeds({0: N, 1: N, 2: N}) is N
+    assert over_seeds({0: N, 1: R, 2: N}) is I          # "not reproduced for one seed; inconclusive over three"
+    assert over_seeds({0: R, 1: I, 2: R}) is I
+    assert over_seeds({0: R, 1: R}) is P                # seed 2 not landed
+    assert over_seeds({0: R, 1: R, 2: P}) is P

@@ -85,3 +85,36 @@ def test_replicated_checkpoints_are_the_seed_profiles_runs():
     assert ("mnist", "resnet50", 10) in got and ("mnist", "resnet50", 50) not in got
     assert ("cifar10", "resnet50", 50) in got and ("cifar10", "resnet50", 100) not in got
     assert not any(a == "resnet101" for _, a, _ in got)
+
+
+def test_rows_are_judged_over_three_seeds_once_they_land(tmp_path):
+    """The committed paper results as seed 0 and, copied, as seeds 1 and 2 of the replicated checkpoints: every
+    row those decide keeps its verdict (three equal networks); a seed 2 whose fragile share meets the paper's makes
+    that row inconclusive over seeds, its reason naming the seed, seed 0's verdict kept beside it."""
+    import shutil
+
+    from fnlib import summary
+    from fnlib.results import PROJECT_ROOT
+    src, root = PROJECT_ROOT / "results" / "paper", tmp_path / "paper"
+    shutil.copytree(src, root, ignore=shutil.ignore_patterns("seed*", "sched*", "summary.json", "*.npz"))
+    for seed in ("seed1", "seed2"):
+        for run, epoch in (("mnist/resnet50", 10), ("cifar10/resnet50", 50)):
+            shutil.copytree(src / run / f"e{epoch}", root / seed / run / f"e{epoch}",
+                            ignore=shutil.ignore_patterns("defence*", "robustness*"))
+    meta = root / "seed2" / "mnist" / "resnet50" / "e10" / "meta.json"
+    m = json.loads(meta.read_text())
+    m["fraction_fragile"], m["fragile"] = 24 / 64, m["fragile"][:24] + m["null"][:max(0, 24 - len(m["fragile"]))]
+    meta.write_text(json.dumps(m))
+    rows = {r["id"]: r for r in summary.build("paper", root)["rows"]}
+    committed = {r["id"]: r for r in json.loads((src / "summary.json").read_text())["rows"]}
+    r = rows["mnist_fraction_fragile_e10"]
+    assert r["over_seeds"]["verdicts"] == {"0": "not reproduced", "1": "not reproduced", "2": "reproduced"}
+    assert r["verdict"] == "inconclusive" and r["seed0_verdict"] == committed[r["id"]]["verdict"] == "not reproduced"
+    assert "reproduced for seed 2" in r["reason"]
+    for key in ("mnist_attacking_S_e10", "cifar10_fraction_fragile_e50", "cifar10_attacking_S_e50"):
+        assert rows[key]["over_seeds"]["landed"] == 3 and rows[key]["verdict"] == committed[key]["verdict"], key
+    # a row whose checkpoints the replicates do not train keeps seed 0's verdict, pending over seeds
+    assert rows["mnist_clean_e100"]["over_seeds"]["verdict"] == "pending"
+    assert rows["mnist_clean_e100"]["verdict"] == committed["mnist_clean_e100"]["verdict"]
+    assert "seed0_verdict" not in rows["filter_improves_robustness"] or \
+        rows["filter_improves_robustness"]["over_seeds"]["landed"] < 3

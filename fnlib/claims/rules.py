@@ -125,6 +125,21 @@ RULES = _rules(
     Rule("mean_drop_rises_falls", 1, "Mean drop accuracy rises then falls (MNIST)",
          "First gain significantly positive and last gain significantly negative (z-tests, the standard error "
          "bounded as above); judged for every architecture as above."),
+    Rule("seeds", 1, "Across seeds",
+         "Frozen on 2026-12-07, before any replicate result existed. The profiles paper-seed1 and paper-seed2 train "
+         "the paper's runs again from seeds 1 and 2 (same recipe, same 100-epoch schedule). Each row's own rule is "
+         "applied, unchanged, to each seed's network, with that network's own interval. Once seeds 0, 1 and 2 have "
+         "all landed for a row's runs and checkpoints, the row's verdict is the verdict over the three: reproduced "
+         "if reproduced for every seed, not reproduced if not reproduced for every seed, inconclusive otherwise "
+         "(its reason names the seeds that disagree). Seed 0's verdict stays beside it. Until then the row keeps "
+         "seed 0's verdict and says how many seeds have landed."),
+    Rule("schedule", 1, "Snapshot or own schedule",
+         "Frozen on 2026-12-07, before any schedule result existed. The paper does not say whether its 10- and "
+         "50-epoch models are snapshots of the 100-epoch run; the main rows read snapshots. The profiles "
+         "paper-sched10 and paper-sched50 train models on one-cycle schedules that end at 10 and 50 epochs (seed "
+         "0). A row that reads one checkpoint at such an epoch is judged again, by its own rule, on the model "
+         "trained for that many epochs; where that verdict differs, the reason says so. It never replaces the "
+         "main verdict."),
     Rule("csg_value", 1, "The cited CSG complexities",
          "Recomputed with a 95 % t interval over independent draws, the largest PCA dimension fixed in advance; "
          "no verdict on the value, which depends on the embedding (the paper cites a t-SNE of autoencoder codes)."),

@@ -1,0 +1,86 @@
+"""Every claims row judged again on the seed replicates and on the separately trained schedules (rules ``seeds``
+and ``schedule`` of :mod:`.rules`, frozen on 2026-12-07 before any replicate or schedule result existed).
+
+The row builders are the main profile's, run unchanged on each variant's results folder (``results/paper/seed1``,
+``results/paper/sched10``, ...), so a row means the same thing on every network. Then:
+
+* **seeds** -- once seeds 0, 1 and 2 of a row's checkpoints have all landed, the row's verdict is the verdict
+  over the three networks: reproduced if the row's rule reproduces the claim on each, not reproduced if on none,
+  inconclusive otherwise. Seed 0's verdict stays beside it (``seed0_verdict``). Until then the row keeps seed 0's
+  verdict and ``over_seeds`` says how many seeds have landed.
+* **schedule** -- a row that reads epoch E is judged again on the model trained on a schedule of E epochs
+  (``over_schedules``); where that verdict differs, the row's reason says so. It never replaces the main verdict.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from .. import profiles
+from .verdict import Verdict
+
+SEEDS = (0, 1, 2)
+
+
+def over_seeds(verdicts: dict[int, str]) -> Verdict:
+    """The ``seeds`` rule: unanimity over the seeds of :data:`SEEDS`; pending while any has no verdict yet."""
+    vs = {s: Verdict.of(verdicts[s]) for s in SEEDS if s in verdicts}
+    if len(vs) < len(SEEDS) or any(not v.decided for v in vs.values()):
+        return Verdict.PENDING
+    if all(v is Verdict.REPRODUCED for v in vs.values()):
+        return Verdict.REPRODUCED
+    if all(v is Verdict.NOT for v in vs.values()):
+        return Verdict.NOT
+    return Verdict.INCONCLUSIVE
+
+
+def _same_scope(a: dict, b: dict) -> bool:
+    sa, sb = a.get("scope") or {}, b.get("scope") or {}
+    return bool(sa.get("epochs")) and sa.get("epochs") == sb.get("epochs") and sa.get("runs") == sb.get("runs")
+
+
+def _seeds_text(verdicts: dict[int, str]) -> str:
+    by: dict[str, list[int]] = {}
+    for s in sorted(verdicts):
+        by.setdefault(Verdict.of(verdicts[s]).value, []).append(s)
+    return "; ".join(f"{v} for seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}" for v, ss in by.items())
+
+
+def judge(rows: list[dict], profile: str, root: Path, rows_of: Callable[[str, Path], list[dict]]) -> None:
+    """Add ``over_seeds`` / ``seed0_verdict`` and ``over_schedules`` to the main ``rows`` of ``profile`` (in place).
+
+    ``rows_of(name, folder)`` builds the rows of variant profile ``name`` from its results folder."""
+    from ..replicates import variants
+    main = profiles.get(profile)
+    seed_rows, sched_rows = {main.seed: {r["id"]: r for r in rows}}, {}
+    for name, p in variants(profile).items():
+        folder = Path(root) / Path(p.folder).relative_to(main.folder)
+        got = {r["id"]: r for r in rows_of(name, folder)} if folder.is_dir() else {}
+        if p.cycle == main.cycle and p.seed != main.seed:
+            seed_rows[p.seed] = got
+        elif p.cycle != main.cycle and p.seed == main.seed:
+            sched_rows[p.cycle] = got
+    for r in rows:
+        verdicts = {s: got[r["id"]]["verdict"] for s, got in seed_rows.items()
+                    if r["id"] in got and _same_scope(got[r["id"]], r) and Verdict.of(got[r["id"]]["verdict"]).decided}
+        if Verdict.of(r["verdict"]).decided and verdicts:
+            v = over_seeds(verdicts)
+            r["over_seeds"] = {"verdicts": {str(s): Verdict.of(x).value for s, x in sorted(verdicts.items())},
+                               "landed": len(verdicts), "verdict": v.value}
+            if v is not Verdict.PENDING:
+                r["seed0_verdict"] = r["verdict"]
+                r["verdict"] = v.value
+                if v is not Verdict.of(r["seed0_verdict"]):
+                    r["reason"] = f"{_seeds_text(verdicts)} (rule seeds); seed 0: {r['reason']}"
+        own = {c: got[r["id"]] for c, got in sched_rows.items()
+               if r["id"] in got and (got[r["id"]].get("scope") or {}).get("epochs") == [c] == (r.get("scope") or {}).get("epochs")
+               and (got[r["id"]].get("scope") or {}).get("runs") == (r.get("scope") or {}).get("runs")
+               and Verdict.of(got[r["id"]]["verdict"]).decided}
+        if own and Verdict.of(r["verdict"]).decided:
+            r["over_schedules"] = {str(c): {"verdict": Verdict.of(x["verdict"]).value, "ours": x.get("ours")}
+                                   for c, x in sorted(own.items())}
+            differ = [c for c, x in own.items() if Verdict.of(x["verdict"]) is not Verdict.of(r["verdict"])]
+            if differ:
+                r["reason"] += "; " + "; ".join(
+                    f"{Verdict.of(own[c]['verdict']).value} when trained on a {c}-epoch schedule of its own "
+                    f"(rule schedule)" for c in sorted(differ))
