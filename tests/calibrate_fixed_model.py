@@ -2,14 +2,19 @@
 
     python tests/calibrate_fixed_model.py                 # measure under SETTINGS, print the spread
     python tests/calibrate_fixed_model.py --write         # ... and write tests/fixed_model_reference.json
+    python tests/calibrate_fixed_model.py --retolerate    # after a change of the tolerance rule below
     python tests/calibrate_fixed_model.py --add NAME ENV  # measure once more (e.g. on another CPU model) and
                                                           # widen the reference's tolerances where needed
 
 Each setting runs ``tests/fixed_model.py`` in a fresh process (≈ 1-2 min each on 2 cores). The reference
-value is the default setting's; every value's tolerance follows one rule, fixed before any measurement:
+value is the default setting's; every value's tolerance follows one rule, fixed before the first measurement
+and tightened once since (the mean, below):
 
-* a share or an accuracy of N images (percent), or the mean of 64 such accuracies: **one image**,
-  ``100 / N`` points, or the measured spread if that is larger (the issue's "exact or within one");
+* a share or an accuracy of N images (percent): **one image**, ``100 / N`` points, or the measured spread
+  if that is larger (the issue's "exact or within one");
+* the mean of the 64 kernel-drop accuracies: one image in one kernel, ``100 / N / 64``, or the spread
+  (first one image, which would let the mean drift by a whole kernel's share; tightened on 2026-12-07 after
+  the first planted-bug round, none of whose plants moved a mean, and before the mean was planted);
 * a count (kernels in S, rank of a matrix, images right for one model only): **one**, or the spread;
 * anything continuous (σ_noise, α, Jaccard): ``1e-6`` relative, or twice the spread;
 * the weights' digest: equal.
@@ -31,13 +36,15 @@ sys.path.insert(0, str(HERE))
 import fixed_model  # noqa: E402
 
 SETTINGS = {"default": {}, "omp1": {"OMP_NUM_THREADS": "1"}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
-COUNTS = ("n_fragile", "rank_before", "rank_after", "only_original", "only_model")
-CONTINUOUS = ("sigma_noise", "sigma_val_ranked", "alpha", "jaccard")
+COUNTS = ("n_fragile", "rank_before", "rank_after", "only_original", "only_model", "removed")
+CONTINUOUS = ("sigma_noise", "sigma_val_ranked", "alpha", "jaccard", "/sigma")
 
 
 def kind(name: str) -> str:
     if name == "model/digest":
         return "digest"
+    if name.endswith("/mean"):
+        return "mean"
     if name.endswith(COUNTS):
         return "count"
     if name.endswith(CONTINUOUS):
@@ -51,6 +58,8 @@ def n_images(name: str) -> int:
         return sizes["rank_limit"]
     if name.startswith("robustness/"):
         return sizes["robust_limit"]
+    if name.startswith("defence/grid"):
+        return sizes["val_limit"]
     return sizes["test_limit"]
 
 
@@ -62,6 +71,8 @@ def tolerance(name: str, spread: float, value: float = 0.0) -> float:
         return max(1.0, spread)
     if k == "percent":
         return max(100.0 / n_images(name), spread)
+    if k == "mean":
+        return max(100.0 / n_images(name) / 64, spread)
     return max(1e-6 * abs(value), 2 * spread)
 
 
@@ -94,6 +105,12 @@ def main(argv: list[str]) -> None:
                        if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    if argv[:1] == ["--retolerate"]:      # the tolerance rule changed: recompute every tol from the stored spreads
+        ref = json.loads(fixed_model.REFERENCE.read_text())
+        for k, v in ref["values"].items():
+            v["tol"] = tolerance(k, v["spread"], v["value"]) if kind(k) != "digest" else 0.0
+        fixed_model.REFERENCE.write_text(json.dumps(ref, indent=1, sort_keys=True) + "\n")
+        return
     if argv[:1] == ["--add"]:
         name, env = argv[1], dict(kv.split("=", 1) for kv in argv[2:])
         ref = json.loads(fixed_model.REFERENCE.read_text())
