@@ -31,6 +31,29 @@ def test_pgd_raises_the_loss_at_least_as_much_as_fgsm(tiny, mnist_small):
     assert l_pgd >= l_fgsm - 1e-4
 
 
+def test_pgd_step_size_and_random_start_are_the_documented_ones(tiny, mnist_small, monkeypatch):
+    """Known answers for a = 2.5·ε/steps and the start U(−ε, ε): with a gradient sign that alternates +1, −1, +1
+    (no projection binds, a < ε), three steps end at x + a; with no gradient the start stays at x + ε·(2u − 1).
+    (The fixed-model tests cannot see the step size: on its images PGD's verdicts are the same with 2.0·ε/steps.)"""
+    model = tiny(in_ch=1, channels=8)
+    x, y = mnist_small
+    xf = x.float() / 255
+    calls = []
+
+    def alternating(_model, z, _y):
+        calls.append(1)
+        return torch.ones_like(z) * (1 if len(calls) % 2 else -1)
+    monkeypatch.setattr(pgd, "gradient_sign", alternating)
+    eps, inner = 0.3, (xf > 0.35) & (xf < 0.65)      # pixels that no clip onto [0, 1] can reach
+    adv = pgd.pgd(model, x, y, eps, steps=3, random_start=False)
+    assert torch.allclose(adv[inner], xf[inner] + 2.5 * eps / 3, atol=1e-6)
+    assert len(calls) == 3
+    monkeypatch.setattr(pgd, "gradient_sign", lambda _m, z, _y: torch.zeros_like(z))     # no step: the start stays
+    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(7))
+    start = pgd.pgd(model, x, y, eps, steps=2, random_start=True, generator=torch.Generator().manual_seed(7))
+    assert torch.allclose(start[inner], (xf + eps * (2 * u - 1))[inner], atol=1e-6)
+
+
 def test_pgd_repeats_from_a_seed_and_rejects_bad_input(tiny, mnist_small):
     model = tiny(in_ch=1, channels=8)
     x, y = mnist_small
