@@ -59,3 +59,24 @@ def test_empirical_p_counts_ties_against_the_observed_set():
 def test_controls_reject_bad_sets(tiny, mnist_small):
     with pytest.raises(ValueError, match="non-empty"):
         controls.algorithm1_controls(tiny(channels=8), *mnist_small, [], [0, 1], [0.1])
+
+
+def test_random_sets_row_is_the_mean_and_the_central_95_percent_of_the_draws(tiny, mnist_small, monkeypatch):
+    """Known answer for the random_sets row, on channel distances fixed here (random, so that random sets win on
+    varied shares of the images): its percent is the mean over the seeded sets, low/high their 2.5 % and 97.5 %
+    quantiles (a planted 5 %/95 % fails), p the empirical one of the paper's S."""
+    model = tiny(in_ch=1, channels=64, seed=2)
+    x, y = mnist_small
+    d = torch.rand(len(y), 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    monkeypatch.setattr(controls, "channel_distances", lambda clean, adv: d)
+    fragile, null = list(range(0, 64, 3)), [k for k in range(64) if k % 3]
+    (row,) = [r for r in controls.algorithm1_controls(model, x, y, fragile, null, [0.1], n_sets=40, seed=5)
+              if r["control"] == "random_sets"]
+    pct = 100.0 * controls.fragile_wins(d, controls.random_masks(64, len(fragile), 40, 5)).sum(0).double() / len(y)
+    assert torch.quantile(pct, 0.05) != torch.quantile(pct, 0.025), "the draws cannot tell the quantiles apart"
+    assert torch.quantile(pct, 0.95) != torch.quantile(pct, 0.975), "the draws cannot tell the quantiles apart"
+    assert row["percent"] == pytest.approx(pct.mean().item())
+    assert (row["low"], row["high"]) == pytest.approx((torch.quantile(pct, 0.025).item(),
+                                                       torch.quantile(pct, 0.975).item()))
+    mine = int(targeting.attacks_fragile(d, fragile, null).sum())
+    assert (row["p_above"], row["p_below"]) == controls.empirical_p(mine, (pct * len(y) / 100).round().long())
