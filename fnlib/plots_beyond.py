@@ -145,6 +145,10 @@ def seeds_table(run_dir) -> pd.DataFrame:
                          "range": [f"{a:.1f} – {b:.1f}" for a, b in zip(df["min"].astype(float), df["max"].astype(float))]})
 
 
+def _run(r: dict) -> str:
+    return f"{DATASET_NAMES.get(r['dataset'], r['dataset'])} {ARCH_NAMES.get(r['arch'], r['arch'])}"
+
+
 def _number(q: str, e: str, s: str) -> str:
     return QUANTITY_LABELS.get(q, q) + (f" @ε {e}" if e != "" else "") + (f", {s}" if s else "")
 
@@ -157,7 +161,7 @@ def replicate_table(rows: list[dict], seeds=(0, 1, 2)) -> pd.DataFrame:
     for r in rows:
         vals = r["values"]
         lo, hi = (clip_t(r["low"], r["high"], r["quantity"]) if r["low"] is not None else (None, None))
-        out.append({"run": f"{DATASET_NAMES.get(r['dataset'], r['dataset'])} {ARCH_NAMES.get(r['arch'], r['arch'])}",
+        out.append({"run": _run(r),
                     "epoch": r["epoch"], "number": _number(r["quantity"], r["epsilon"], r["space"]),
                     **{f"seed {s}": (f"{vals[str(s)]:.1f}" if str(s) in vals else "—") for s in seeds},
                     "mean [95 % t interval]": (f"{r['mean']:.1f} [{lo:.1f}, {hi:.1f}]" if lo is not None else "—"),
@@ -168,8 +172,7 @@ def replicate_table(rows: list[dict], seeds=(0, 1, 2)) -> pd.DataFrame:
 def schedule_frame(rows: list[dict]) -> pd.DataFrame:
     """``summary.json["schedules"]`` (:func:`fnlib.replicates.schedule_table`): the 100-epoch run's snapshot at
     epoch E beside the model trained on an E-epoch schedule of its own."""
-    return pd.DataFrame([{"run": f"{DATASET_NAMES.get(r['dataset'], r['dataset'])} "
-                                 f"{ARCH_NAMES.get(r['arch'], r['arch'])}", "epoch": r["epoch"],
+    return pd.DataFrame([{"run": _run(r), "epoch": r["epoch"],
                           "number": _number(r["quantity"], r["epsilon"], r["space"]),
                           "snapshot of the 100-epoch run": f"{r['snapshot']:.1f}",
                           "trained for E epochs": f"{r['own_schedule']:.1f}",

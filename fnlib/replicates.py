@@ -26,8 +26,6 @@ from .stats import t_interval
 # the ε of the paper's FGSM numbers (Sec 3.1) and of Algorithm 1's share (Sec 5)
 FGSM_EPS = {"mnist": 0.34, "cifar10": 0.01}
 TARGET_EPS = 0.015
-# (quantity, ε, space): the numbers every replicate checkpoint gives, named as fnlib.seeds names them
-QUANTITIES = ("clean_accuracy", "fgsm_accuracy", "fraction_fragile", "mean_drop", "attacking_s")
 
 
 def variants(profile: str) -> dict[str, profiles.Profile]:
@@ -109,12 +107,14 @@ def seed_table(profile: str = "paper", root: Path | None = None) -> list[dict]:
     return rows
 
 
-def schedule_table(profile: str = "paper", root: Path | None = None, seed: int = 0) -> list[dict]:
+def schedule_table(profile: str = "paper", root: Path | None = None, seed: int = 0,
+                   table: list[dict] | None = None) -> list[dict]:
     """Per (data set, arch, epoch E, number): the ``seed`` snapshot of the main schedule at E beside the model
-    trained on a one-cycle schedule of E epochs, where both have landed."""
+    trained on a one-cycle schedule of E epochs, where both have landed (from ``table``, :func:`seed_table`'s
+    rows, when the caller has them already)."""
     main = profiles.get(profile).cycle
     by = {}
-    for r in seed_table(profile, root):
+    for r in seed_table(profile, root) if table is None else table:
         if str(seed) in r["values"]:
             by[(r["dataset"], r["arch"], r["schedule"], r["epoch"], r["quantity"], r["epsilon"], r["space"])] = \
                 r["values"][str(seed)]

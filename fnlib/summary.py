@@ -33,11 +33,12 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     if not has_results(root):
         raise FileNotFoundError(f"no results of profile {profile} under {root}; nothing written. Make them with: "
                                 f"python -m fnlib run --profile {profile}")
-    t = sheet(p, root)
-    provenance = _provenance(root)
     from . import replicates             # seed replicates and schedules beside the main runs (paper-seed1, ...)
-    extra = ({"seeds": replicates.seed_table(profile, root), "schedules": replicates.schedule_table(profile, root)}
-             if replicates.variants(profile) else {})
+    table = replicates.seed_table(profile, root) if replicates.variants(profile) else None
+    t = sheet(p, root, replicate_table=table)
+    provenance = _provenance(root)
+    extra = ({"seeds": table, "schedules": replicates.schedule_table(profile, root, table=table)}
+             if table is not None else {})
     if extra:                            # rules seeds and schedule: every row judged again on them
         from .claims import variants
         variants.judge(t.rows, profile, root, lambda name, sub: sheet(profiles.get(name), sub).rows)
@@ -53,9 +54,12 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     return out
 
 
-def sheet(p: profiles.Profile, root: Path) -> Sheet:
-    """Every claims row of profile ``p`` from the results under ``root`` (nothing written)."""
+def sheet(p: profiles.Profile, root: Path, replicate_table: list[dict] | None = None) -> Sheet:
+    """Every claims row of profile ``p`` from the results under ``root`` (nothing written); ``replicate_table``:
+    :func:`fnlib.replicates.seed_table`'s rows, when the caller has read them already."""
     t = Sheet(p, root)
+    if replicate_table is not None:
+        t.seed_tables["replicates"] = replicate_table
     # the rows in the order of the book's claims table
     fgsm.accuracies(t)                              # Sec 3.1
     fgsm.stronger_on_complex_data(t)
