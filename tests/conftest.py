@@ -129,7 +129,72 @@ def snapshot(model: nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+# `make test` runs on two pytest-xdist workers (`-n 2 --dist loadgroup`): each run's smoke notebooks form one
+# group, executed in order on one worker (a notebook reads the checkpoints and files of the ones before it), and
+# the smoke regression forms a group of its own that waits until every notebook group is done
+# (`notebook_groups_done`). Without xdist the same order holds: notebooks first, regression last.
+SMOKE_NOTEBOOKS = "book/runs/smoke/"
+REGRESSION = "tests/test_smoke_regression.py"
+LAST_OF_GROUP = pytest.StashKey[dict]()
+
+
+def notebook_group(nodeid: str) -> str | None:
+    """``book/runs/smoke/mnist-resnet18/03_attack_e1.ipynb::Cell 2`` → ``smoke-mnist-resnet18``."""
+    if not nodeid.startswith(SMOKE_NOTEBOOKS):
+        return None
+    return "smoke-" + nodeid[len(SMOKE_NOTEBOOKS):].split("/")[0]
+
+
+def done_marker(group: str):
+    """The file a worker touches once it has executed the last cell of ``group``'s notebooks."""
+    from fnlib.results import work_root
+    return work_root() / f".nbval-done-{group}"
+
+
+@pytest.hookimpl(tryfirst=True)     # before xdist appends the group to each node id
 def pytest_collection_modifyitems(session, config, items):
     """The regression tests of the smoke numbers run last, after nbval has re-executed the smoke notebooks."""
-    last = [i for i in items if i.nodeid.startswith("tests/test_smoke_regression.py")]
+    last = [i for i in items if i.nodeid.startswith(REGRESSION)]
     items[:] = [i for i in items if i not in last] + last
+    groups = {}
+    for item in items:
+        group = notebook_group(item.nodeid)
+        if group is not None:
+            groups[group] = item.nodeid
+            item.add_marker(pytest.mark.xdist_group(group))
+        elif item in last:
+            item.add_marker(pytest.mark.xdist_group("smoke-regression"))
+    config.stash[LAST_OF_GROUP] = groups
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    yield
+    groups = item.config.stash.get(LAST_OF_GROUP, {})
+    group = notebook_group(item.nodeid)
+    if group is not None and groups.get(group) == item.nodeid.split("@")[0]:
+        marker = done_marker(group)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(item.nodeid + "\n")
+
+
+def notebook_groups_done(config, since: float, timeout: float = 3600.0) -> list[str]:
+    """Wait until every collected notebook group has run through (its marker written after ``since``), on
+    this worker or another; the groups still missing after ``timeout`` seconds (a crashed worker)."""
+    import time
+    groups = list(config.stash.get(LAST_OF_GROUP, {}))
+    deadline = time.time() + timeout
+    while True:
+        missing = [g for g in groups if not (done_marker(g).exists() and done_marker(g).stat().st_mtime >= since)]
+        if not missing or time.time() > deadline:
+            return missing
+        time.sleep(2)
+
+
+def pytest_sessionstart(session):
+    """Decode the data sets once, before xdist's workers and their notebook kernels read them at the same time
+    (``fnlib.data`` caches each under one name; two first readers would write it together)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(session.config.option, "numprocesses", None):
+        return
+    for name in data.DATASETS:
+        data.load(name, "test", limit=1)

@@ -63,8 +63,10 @@ def _fresh(root: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory) -> Path:
+def fresh(tmp_path_factory, request) -> Path:
     """This session's smoke results: from the nbval re-executions, or from a run made here."""
+    from conftest import notebook_groups_done
+    notebook_groups_done(request.config, since=STARTED)    # under xdist, another worker may still run some
     root = results.work_root() / "results" / "smoke"
     if results.work_root() != PROJECT_ROOT and _fresh(root):
         return root
