@@ -193,6 +193,33 @@ def run_notebook(t: Task, stream: bool = True) -> tuple[Path, float]:
     return stage, seconds
 
 
+def settled(text: str) -> str:
+    """``text`` as a terminal leaves it: of each line, what follows its last carriage return. A progress bar
+    that redraws itself hundreds of times in a captured stream becomes its final state, one line."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def settle_streams(nb) -> bool:
+    """Merge each cell's consecutive outputs of one stream (a kernel sends every redraw of a progress bar as its
+    own message) and keep their :func:`settled` text; whether anything changed."""
+    changed = False
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if out.get("output_type") == "stream" and last is not None and last.get("output_type") == "stream" \
+                    and last.name == out.name and "\r" in last.text + out.text:
+                last.text, changed = last.text + out.text, True
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.get("output_type") == "stream" and "\r" in out.text:
+                out.text, changed = settled(out.text), True
+        if changed:
+            cell.outputs = merged
+    return changed
+
+
 def stage_path(t: Task) -> Path:
     """Where ``t``'s notebook executes before it moves into place (and stays, with its error, if it fails)."""
     return stage_root() / "runs" / t.output.relative_to(runs_root())
@@ -220,15 +247,18 @@ def record(t: Task, seconds: float, extra: dict | None = None) -> None:
 
 
 def retitle(path: Path, t: Task) -> None:
-    """Name the run in the executed notebook's title, so the book's appendix tells the epochs apart."""
+    """Name the run in the executed notebook's title, so the book's appendix tells the epochs apart; leave each
+    progress bar in its final state (:func:`settle_streams`)."""
     import nbformat
     nb = nbformat.read(str(path), as_version=4)
+    changed = settle_streams(nb)
     first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
     what = f"until epoch {t.epoch}" if t.step == "train" else f"epoch {t.epoch}"
     tag = f" ({t.profile}: {t.dataset}/{t.arch}, {what})"
     if first is not None and first.source.startswith("# ") and tag not in first.source:
         head, _, rest = first.source.partition("\n")
-        first.source = head + tag + ("\n" + rest if rest else "")
+        first.source, changed = head + tag + ("\n" + rest if rest else ""), True
+    if changed:
         nbformat.write(nb, str(path))
 
 

@@ -471,3 +471,19 @@ def test_a_variant_profile_rebuilds_the_main_summary(monkeypatch):
     calls.clear()
     pipeline._summarize("smoke", lines.append)
     assert calls[0][-2:] == ["--profile", "smoke"]
+
+
+def test_a_landed_notebook_keeps_each_progress_bar_in_its_final_state():
+    import nbformat
+    bar = "\rdrop (weights):   0%|          | 0/64\rdrop (weights):  50%|█████     | 32/64\r" \
+          "drop (weights): 100%|██████████| 64/64 [01:02<00:00]\n"
+    redraws = ["\r" + part for part in bar.split("\r")[1:]]        # one output per redraw, as a kernel sends them
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+        *(nbformat.v4.new_output("stream", name="stderr", text=part) for part in redraws),
+        nbformat.v4.new_output("stream", name="stdout", text="fragile 21 of 64\n\nmean 63.5\n")])])
+    assert pipeline.settle_streams(nb)
+    assert len(nb.cells[0].outputs) == 2
+    err, out = nb.cells[0].outputs
+    assert err.text == "drop (weights): 100%|██████████| 64/64 [01:02<00:00]\n"
+    assert out.text == "fragile 21 of 64\n\nmean 63.5\n"          # printed lines, blank ones too, are kept
+    assert not pipeline.settle_streams(nb)                        # nothing left to settle
