@@ -17,7 +17,7 @@ export MPLCONFIGDIR        := $(CURDIR)/.cache/matplotlib
 export MPLBACKEND          := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_NUM_THREADS     ?= 2
-# make test: pytest-xdist workers (each data set's smoke notebooks on one, in order; tests/conftest.py)
+# make test: pytest-xdist workers (each run's smoke notebooks in order on one; conftest.py)
 TEST_WORKERS ?= 2
 
 .PHONY: env book pipeline html test test-cluster unit nbval bench regen-smoke gpu-paper paper-bg clean
@@ -45,7 +45,7 @@ test: env
 	rm -rf tests/_work
 	FNLIB_WORKDIR=$(CURDIR)/tests/_work $(BIN)/python -m pytest tests book/runs/smoke \
 		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q \
-		-n $(TEST_WORKERS) --dist loadgroup
+		-n $(TEST_WORKERS)
 
 ## make test-cluster: the Dask executors with real engines: a LocalCluster running notebooks (a killed worker,
 ## a failing notebook) and a single-node Slurm that tests/cluster/slurm-up.sh brings up (root, Debian packages)

@@ -63,10 +63,9 @@ def _fresh(root: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory, request) -> Path:
-    """This session's smoke results: from the nbval re-executions, or from a run made here."""
-    from conftest import notebook_groups_done
-    notebook_groups_done(request.config, since=STARTED)    # under xdist, another worker may still run some
+def fresh(tmp_path_factory, smoke_notebooks_done) -> Path:
+    """This session's smoke results: from the nbval re-executions (waited for: under xdist another worker may
+    still run some; ``conftest.py``), or from a run made here."""
     root = results.work_root() / "results" / "smoke"
     if results.work_root() != PROJECT_ROOT and _fresh(root):
         return root
