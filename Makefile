@@ -17,8 +17,10 @@ export MPLCONFIGDIR        := $(CURDIR)/.cache/matplotlib
 export MPLBACKEND          := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_NUM_THREADS     ?= 2
-# make test: pytest-xdist workers (each run's smoke notebooks in order on one; conftest.py)
+# make test: pytest-xdist workers (each run's smoke notebooks in order on one; conftest.py), each with one thread
+# unless OMP_NUM_THREADS is given (two workers of two threads oversubscribe two cores)
 TEST_WORKERS ?= 2
+TEST_THREADS := $(if $(filter environment command line,$(origin OMP_NUM_THREADS)),$(OMP_NUM_THREADS),1)
 
 .PHONY: env book pipeline html test test-cluster unit nbval bench regen-smoke gpu-paper paper-bg clean
 env: $(VENV)/.installed
@@ -43,7 +45,7 @@ html: env
 ## make test: unit tests + nbval regression of the committed smoke notebooks
 test: env
 	rm -rf tests/_work
-	FNLIB_WORKDIR=$(CURDIR)/tests/_work $(BIN)/python -m pytest tests book/runs/smoke \
+	OMP_NUM_THREADS=$(TEST_THREADS) FNLIB_WORKDIR=$(CURDIR)/tests/_work $(BIN)/python -m pytest tests book/runs/smoke \
 		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q \
 		-n $(TEST_WORKERS)
 

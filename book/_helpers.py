@@ -327,13 +327,12 @@ def paper_text(r: dict) -> str:
 
 
 def earlier_text(r: dict, here: bool = False) -> str:
-    """'rule v1 gave: reproduced', for a row whose rule changed after its data were seen."""
-    e = r.get("earlier")
-    if not e:
-        return ""
+    """'reproduced under number v1, the rule before it changed', for each rule of a row that changed after its
+    data were seen and judges the row otherwise."""
     base = "" if here else CLAIMS_PAGE
-    return (f'<span class="earlier">{html.escape(e["verdict"])} under <a href="{base}#rule-{e["rule"]["id"]}">'
-            f'{e["rule"]["id"]} v{e["rule"]["version"]}</a>, the rule before it changed</span>')
+    return "".join(f'<span class="earlier">{html.escape(e["verdict"])} under <a href="{base}#rule-{e["rule"]["id"]}">'
+                   f'{e["rule"]["id"]} v{e["rule"]["version"]}</a>, the rule before it changed</span>'
+                   for e in r.get("earlier") or [])
 
 
 def seed0_text(r: dict) -> str:

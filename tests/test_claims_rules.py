@@ -12,7 +12,7 @@ from fnlib.claims import alg1_controls, filtering, fragile, rules, spaces
 from fnlib.claims.verdict import Verdict as V, combine
 
 # (id, version) → the first 12 hex digits of the SHA-256 of the rule's text, as committed with that version
-FROZEN = {("number", 1): "455bec315b34", ("fragile_share", 1): "8bce3bac6b3b", ("change", 1): "16db59184b22",
+FROZEN = {("number", 2): "0b226905b7bc", ("fragile_share", 1): "8bce3bac6b3b", ("change", 1): "16db59184b22",
           ("eps_spaces", 2): "5cc3af0abcca", ("accuracy_grows", 1): "8c01a42eca46",
           ("stronger_on_complex", 1): "faaaa83166ab", ("grows_with_eps", 1): "2eb96370c26f",
           ("late_balanced", 1): "a4d2d5443039", ("alg1_norm_control", 1): "869b9e862ec1",
@@ -34,6 +34,25 @@ def test_a_rule_changed_after_its_data_were_seen_keeps_its_earlier_version():
         for version, until, text, seen, why in r.history:
             assert version < r.version and until and text and isinstance(seen, bool) and why, r.id
     assert rules.RULES["eps_spaces"].earlier(1)[3] is True and rules.RULES["filter_gain"].earlier(1)[3] is True
+    assert rules.RULES["number"].earlier(1)[3] is True
+
+
+def test_number_rows_judge_family_wise_intervals():
+    """Rule number v2: each of the 10 intervals of the number rows at 1 - 0.05/10 (Bonferroni), as its text says;
+    a verdict v2 changes carries v1's (a 95 % interval on its own) beside it."""
+    from statistics import NormalDist
+    assert rules.NUMBER_FAMILY == 10 and "10 intervals" in rules.RULES["number"].text
+    assert NormalDist().cdf(rules.NUMBER_Z) == pytest.approx(1 - 0.05 / 20)
+    assert f"z = {rules.NUMBER_Z:.2f}" in rules.RULES["number"].text
+    lo, hi = rules.number_interval(7488, 10000)                  # CIFAR-10 clean at epoch 100: 74.88 %
+    assert (round(lo, 2), round(hi, 2)) == (73.64, 76.08)
+    assert rules.number_verdict(75.87, 74.88, lo, hi, margin=2) == V.INCONCLUSIVE       # 73.64 < 75.87 - 2
+    assert rules.number_v1(75.87, 7488, 10000, margin=2) == V.REPRODUCED                # [74.02, 75.72] inside
+    assert rules.earlier(V.INCONCLUSIVE, ("number", 1, V.REPRODUCED)) == [
+        {"verdict": "reproduced", "rule": {"id": "number", "version": 1}}]
+    assert rules.earlier(V.NOT, ("number", 1, V.NOT), ("eps_spaces", 1, None)) is None
+    lo, hi = rules.number_interval(1119, 10000)                  # far from the paper's 79.4: no change
+    assert rules.number_verdict(79.4, 11.19, lo, hi, margin=2) == V.NOT
 
 
 def test_every_cited_rule_exists():

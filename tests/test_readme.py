@@ -12,7 +12,7 @@ def test_the_readme_answer_matches_the_paper_summary():
     rows = [r for r in json.loads((results.PROJECT_ROOT / "results" / "paper" / "summary.json").read_text())["rows"]
             if r["kind"] in ("number", "claim")]
     m = re.search(r"of the paper's (\d+) testable numbers and claims, (\d+) are\s+reproduced, (\d+) are\s+not, "
-                  r"(\d+) is inconclusive and (\d+) \(cited values\) get no verdict", text)
+                  r"(\d+) (?:is|are) inconclusive and (\d+) \(cited values\) get no verdict", text)
     assert m, "the README's answer paragraph has changed shape; update this test with it"
     assert [int(x) for x in m.groups()] == [len(rows)] + [summary.tally(rows, v) for v in
                                                           (Verdict.REPRODUCED, Verdict.NOT, Verdict.INCONCLUSIVE,

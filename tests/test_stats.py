@@ -551,7 +551,7 @@ def test_eq2_row_reads_every_run_and_the_batchnorm_control(tmp_path):
     key = "filter_improves_robustness"
     bn_only = build(tmp_path / "a", control=dict(only_model=0, only_original=0))[key]     # the control erases the gain
     assert bn_only["verdict"] == V.NOT, bn_only
-    assert bn_only["earlier"] == {"verdict": "reproduced", "rule": {"id": "filter_gain", "version": 1}}, bn_only
+    assert bn_only["earlier"] == [{"verdict": "reproduced", "rule": {"id": "filter_gain", "version": 1}}], bn_only
     assert "not once BatchNorm statistics are recomputed" in bn_only["reason"], bn_only["reason"]
     down = build(tmp_path / "b", cifar_defence=dict(only_filtered=20, only_original=60))[key]   # CIFAR-10 loses
     assert down["verdict"] == V.NOT and "lowers FGSM accuracy on CIFAR-10" in down["reason"], down["reason"]
@@ -568,8 +568,8 @@ def test_the_earlier_eps_rule_is_shown_beside_a_verdict_it_changed(tmp_path):
     carries v1's verdict."""
     cifar = {e: dict(clean=c, fgsm=f, fgsm_normalized=g) for e, c, f, g in ((1, 50, 40, 40), (3, 60, 30, 45), (5, 70, 40, 50))}
     row = build(tmp_path, cifar=cifar)["accuracy_grows"]
-    assert row["verdict"] == V.INCONCLUSIVE and row["earlier"]["verdict"] == V.NOT, row
-    assert row["earlier"]["rule"] == {"id": "eps_spaces", "version": 1}
+    assert row["verdict"] == V.INCONCLUSIVE and row["earlier"] == [
+        {"verdict": V.NOT.value, "rule": {"id": "eps_spaces", "version": 1}}], row
     agree = build(tmp_path / "b")["accuracy_grows"]                         # one space only: nothing changed
     assert agree["earlier"] is None
 

@@ -6,7 +6,7 @@ from .. import stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED
 from . import alg1_controls
 from .evidence import fmt_ci, pct, read_csv, value_at
-from .rules import all_up_so_far, number_verdict, pending_note
+from .rules import all_up_so_far, earlier, number_interval, number_v1, number_verdict, pending_note
 from .sheet import Sheet
 from .spaces import SPACES, across_spaces, space_rule
 from .fgsm import earlier_spaces, number_reason
@@ -21,15 +21,16 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     model = f"{dataset}/{t.arch} @{t.ep[e]}"
     tgt = read_csv(t.edir(dataset, t.ep[e]) / "targeting.csv")
     share, cnt, n = (value_at(tgt, 0.015, c, space="pixel") for c in ("percent", "fragile_count", "n"))
-    ci = stats.wilson(cnt, int(n)) if n else None
+    ci = number_interval(cnt, int(n)) if n else None
     paper = t.pv[f"{dataset}_attacking_S_e{e}"]["value"]
-    per, parts = {}, []
+    per, per_v1, parts = {}, {}, []
     for space in SPACES:
         sh, k, m = (value_at(tgt, 0.015, c, space=space) for c in ("percent", "fragile_count", "n"))
         if sh is None:
             continue
-        c = stats.wilson(k, int(m)) if m else None
+        c = number_interval(k, int(m)) if m else None
         per[space] = number_verdict(paper, sh, *(c or (None, None)), margin=TARGETING_MARGIN)
+        per_v1[space] = number_v1(paper, k, int(m), TARGETING_MARGIN) if m else per[space]
         g = tgt[(tgt["space"] == space) & (tgt["epsilon"] > 0)]["percent"]
         parts.append(f"{space} space {pct(sh)} %" + (f" {fmt_ci(*c)}" if c else "")
                      + f": {Verdict.of(per[space]).value}; over the whole grid (ε > 0) {pct(g.min())}"
@@ -51,7 +52,8 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
         f"± {TARGETING_MARGIN:g} points; ε = 0.015; {space_rule(list(per))}", verdict,
         ci=ci, n=None if n is None else int(n), rules=("number", "eps_spaces", "alg1_norm_control"),
         runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]], spaces=list(per), reason=reason,
-        earlier=earlier_spaces(per, verdict), control=control,
+        earlier=earlier(verdict, *earlier_spaces(per), ("number", 1, across_spaces(per_v1)[0] if per else None)),
+        control=control,
         note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); read as "
              "Algorithm 1's share on the original model (Sec 6; Sec 5's wording could also mean the filtered layer: "
              "methods); ours and its "
@@ -117,7 +119,7 @@ def late_model_balanced(t: Sheet) -> None:
     t.row("late_model_balanced", None, f"cifar10/{t.arch} @{first} vs @{last}",
         "ε ≤ 1e-3; " + space_rule(list(per)), verdict, note=note,
         rules=("late_balanced", "eps_spaces"), runs=[f"cifar10/{t.arch}"], epochs=[first, last] if per else [],
-        spaces=list(per), earlier=earlier_spaces(per, verdict),
+        spaces=list(per), earlier=earlier(verdict, *earlier_spaces(per)),
         reason={Verdict.NOT: "the last checkpoint is farther from an even split than the first",
                 Verdict.REPRODUCED: "the last checkpoint is closer to an even split than the first",
                 Verdict.INCONCLUSIVE: "the two intervals do not separate, or the ε spaces disagree"}.get(Verdict.of(verdict), ""))

@@ -11,7 +11,7 @@ from scipy.stats import norm as normal
 from .. import stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 from .evidence import correct_bits, fmt_ci, n_images, pct, read_csv, value_at
-from .rules import all_up_so_far, number_verdict, pending_note
+from .rules import all_up_so_far, earlier, number_interval, number_v1, number_verdict, pending_note
 from .sheet import Sheet
 from .spaces import SPACES, across_spaces, pixel_only, space_rule
 from .verdict import Verdict
@@ -71,26 +71,28 @@ def accuracies(t: Sheet) -> None:
         for key, e, margin in ((f"{dataset}_clean_e100", 0.0, stats.accuracy_margin(t.pv[f"{dataset}_clean_e100"]["value"])),
                                (f"{dataset}_fgsm_{eps}_e100", eps, FGSM_MARGIN)):
             acc = value_at(att, e, "accuracy", space="pixel")
-            ci = stats.wilson(acc * n / 100, n) if acc is not None and n else None
+            ci = number_interval(acc * n / 100, n) if acc is not None and n else None
             norm = value_at(att, e, "accuracy", space="normalized") if e else None
             if norm is not None:
                 t.numbers[f"{key}_normalized"] = norm
-            rule = f"95 % Wilson interval inside paper ± {margin:g} points"
+            rule = f"Wilson interval (family-wise 95 %) inside paper ± {margin:g} points"
             paper = t.pv[key]["value"]
             scope = dict(runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[100]])
             if not e:                                       # clean accuracy: no ε, the same in both spaces
                 v = number_verdict(paper, acc, *(ci or (None, None)), margin=margin)
+                v1 = number_v1(paper, acc * n / 100, n, margin) if ci else None
                 t.row(key, acc, model, rule, v, n=n, ci=ci, note="no attack: the same in both ε spaces",
                       rules=("number",), **scope,
-                      reason=number_reason(v, acc, ci, paper, margin))
+                      reason=number_reason(v, acc, ci, paper, margin), earlier=earlier(v, ("number", 1, v1)))
                 continue
-            per, parts = {}, []
+            per, per_v1, parts = {}, {}, []
             for space in SPACES:
                 a = value_at(att, e, "accuracy", space=space)
                 if a is None:
                     continue
-                c = stats.wilson(a * n / 100, n) if n else None
+                c = number_interval(a * n / 100, n) if n else None
                 per[space] = number_verdict(t.pv[key]["value"], a, *(c or (None, None)), margin=margin)
+                per_v1[space] = number_v1(paper, a * n / 100, n, margin) if n else per[space]
                 parts.append(f"{space} space {a:.2f} %" + (f" {fmt_ci(*c)}" if c else "")
                              + f": {Verdict.of(per[space]).value}")
             verdict, why = across_spaces(per) if per else (PENDING, "")
@@ -98,7 +100,7 @@ def accuracies(t: Sheet) -> None:
                 note=("ours and its interval: pixel space; " + "; ".join(parts) + why) if per else "",
                 rules=("number", "eps_spaces"), spaces=list(per), **scope,
                 reason=number_reason(verdict, acc, ci, paper, margin, spaces=per, values=t.numbers.get(f"{key}_normalized")),
-                earlier=earlier_spaces(per, verdict))
+                earlier=earlier(verdict, *earlier_spaces(per), ("number", 1, across_spaces(per_v1)[0] if per else None)))
 
 
 def stronger_on_complex_data(t: Sheet) -> None:
@@ -130,7 +132,7 @@ def stronger_on_complex_data(t: Sheet) -> None:
     t.row("fgsm_stronger_on_complex_data", None, f"cifar10 vs mnist, {t.arch} @{t.ep[100]}",
         f"ε = {eps_c:g}; {space_rule(spaces)}", verdict, note=note,
         rules=("stronger_on_complex", "change", "eps_spaces"), runs=[f"cifar10/{t.arch}", f"mnist/{t.arch}"],
-        epochs=[t.ep[100]], spaces=list(per_space), earlier=earlier_spaces(per_space, verdict),
+        epochs=[t.ep[100]], spaces=list(per_space), earlier=earlier(verdict, *earlier_spaces(per_space)),
         reason={Verdict.REPRODUCED: f"CIFAR-10 loses far more accuracy than MNIST at ε = {eps_c:g}, in both ε spaces",
                 Verdict.NOT: f"MNIST loses more accuracy than CIFAR-10 at ε = {eps_c:g}",
                 Verdict.INCONCLUSIVE: "the difference is not significant, or depends on the ε space"}.get(
@@ -164,12 +166,12 @@ def accuracy_grows(t: Sheet) -> None:
     verdict, why = across_spaces(per_space)
     verdict = UNTESTABLE if len(epochs) < 2 else verdict if len(have) >= 2 else PENDING
     downs = [label for s, label, _ in clean + [x for f in fgsm.values() for x in f] if s < 0]
-    earlier = earlier_spaces(per_space, verdict) if len(have) >= 2 else None
+    before = earlier(verdict, *earlier_spaces(per_space)) if len(have) >= 2 else None
     t.row("accuracy_grows", None, f"cifar10/{t.arch} @{have}",
         "ε = 0.01; " + space_rule(spaces or ["pixel"]),
         verdict, note="; ".join(notes) + why + pending_note(pending_, verdict) + grid_sensitivity(t, dirs, have),
         rules=("accuracy_grows", "change", "eps_spaces"), runs=[f"cifar10/{t.arch}"], epochs=have,
-        spaces=spaces or ["pixel"], earlier=earlier,
+        spaces=spaces or ["pixel"], earlier=before,
         reason=("accuracy rises at every step, clean and attacked, in both ε spaces" if Verdict.of(verdict) is Verdict.REPRODUCED
                 else f"attacked accuracy falls significantly at {', '.join(downs)}" + (
                     " but rises in the other ε space: the verdict hangs on the space the paper does not name"
@@ -225,10 +227,7 @@ def number_reason(verdict, ours, ci, paper, margin, spaces=None, values=None) ->
                                   "disagree" + other}.get(v, "")
 
 
-def earlier_spaces(per: dict, verdict) -> dict | None:
-    """The verdict of version 1 of rule ``eps_spaces`` (pixel space alone) when it differs from today's: the rule
-    changed after data had been seen, so a row it moved shows both (:data:`fnlib.claims.rules.RULES`)."""
-    old = pixel_only(per)
-    if old is None or len(per) < 2 or Verdict.of(old) is Verdict.of(verdict):
-        return None
-    return {"verdict": Verdict.of(old).value, "rule": {"id": "eps_spaces", "version": 1}}
+def earlier_spaces(per: dict) -> list[tuple]:
+    """Version 1 of rule ``eps_spaces`` (pixel space alone) as an argument of :func:`~fnlib.claims.rules.earlier`:
+    the rule changed after data had been seen, so a row it moved shows both verdicts."""
+    return [("eps_spaces", 1, pixel_only(per) if len(per) >= 2 else None)]

@@ -12,6 +12,7 @@ import pandas as pd
 from .. import profiles, stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED
 from .evidence import n_images, read_csv, value_at
+from .rules import earlier
 from .sheet import Sheet
 from .verdict import Verdict, combine
 
@@ -195,7 +196,7 @@ def eq2_row(t: Sheet, edir: Path, dfn: pd.DataFrame | None, bn_only: str) -> Non
         f"ε = {eps:g}; each run as written and with BatchNorm recomputed; Holm over the row; {filter_space(t.p)}",
         verdict, ci=gain_ci, n=n_pairs, rules=("filter_gain", "change"), runs=landed, epochs=[t.ep[10]] if landed else [],
         spaces=[t.p.spaces[0]], reason=reason,
-        earlier=None if v1 is None or v1 is verdict else {"verdict": v1.value, "rule": {"id": "filter_gain", "version": 1}},
+        earlier=earlier(verdict, ("filter_gain", 1, v1)),
         note=("ours: the gain in points on the paper's model (MNIST, as written), filtered − original, with its 95 % "
               "interval (paired); " if gain is not None else "") + "; ".join(parts)
              + (f"; {bn_only}" if bn_only else ""))
