@@ -121,7 +121,8 @@ class Sheet:
         ``rule`` the row's own parameters of them (margin, ε, test); ``reason`` one plain sentence; ``runs``,
         ``epochs`` and ``spaces`` its scope (the seeds are added from the provenance by
         :func:`fnlib.summary.build`); ``note`` its evidence; ``earlier`` the verdicts of earlier versions of
-        rules that changed after its data were seen (:func:`~fnlib.claims.rules.earlier`); ``control`` a reading beside the verdict."""
+        rules that changed after its data were seen (:func:`~fnlib.claims.rules.earlier`); ``control`` a
+        reading beside the verdict."""
         pv = self.pv
         paper = pv[key]["value"] if paper is None and key in pv else paper
         self.numbers[key] = ours
