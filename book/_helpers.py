@@ -368,10 +368,10 @@ def evidence_html(r: dict) -> str:
 
 
 def verdict_table(rows: list[dict], evidence: bool = False, here: bool = False) -> str:
-    """The verdict table as HTML, one line per row: claim, paper, ours [95 % interval], verdict (and the verdict
+    """The verdict table as HTML, one line per row: claim, paper, ours [interval], verdict (and the verdict
     of an earlier rule version beside it), one plain reason, the rules it cites; ``evidence``: scope and evidence
     folded under the reason."""
-    out = ['<table class="verdicts"><thead><tr><th>claim</th><th>paper</th><th>ours [95 % interval]</th>'
+    out = ['<table class="verdicts"><thead><tr><th>claim</th><th>paper</th><th>ours [interval]</th>'
            '<th>verdict</th><th>why</th></tr></thead><tbody>']
     for r in rows:
         why = html.escape(r.get("reason") or "") + (f' <span class="earlier">rules: {rule_links(r, here)}</span>'
@@ -381,6 +381,9 @@ def verdict_table(rows: list[dict], evidence: bool = False, here: bool = False) 
                    f'<td>{verdict_badge(r["verdict"])}{earlier_text(r, here)}{seed0_text(r)}</td>'
                    f'<td>{why}{evidence_html(r) if evidence else ""}</td></tr>')
     out.append("</tbody></table>")
+    out.append('<p class="table-note">Intervals: for the paper\'s numbers, Wilson intervals at the family-wise 95 % '
+               'level (rule <em>number</em>); for the CSG values, 95 % t intervals over draws; for eq 2, the 95 % '
+               'interval of the paired gain in points.</p>')
     return "".join(out)
 
 

@@ -223,8 +223,9 @@ def number_reason(verdict, ours, ci, paper, margin, spaces=None, values=None) ->
     return {Verdict.REPRODUCED: f"inside the paper's value ± {margin:g} points" + (" in both ε spaces" if both else ""),
             Verdict.NOT: f"{abs(ours - paper):.1f} points from the paper's value, outside ± {margin:g}"
                          + (" in both ε spaces" if both else "") + other,
-            Verdict.INCONCLUSIVE: f"the interval straddles the paper's value ± {margin:g} points, or the ε spaces "
-                                  "disagree" + other}.get(v, "")
+            Verdict.INCONCLUSIVE: (f"the interval straddles the paper's value ± {margin:g} points, or the ε spaces "
+                                   "disagree" + other) if both else
+                                  f"the interval reaches past the paper's value ± {margin:g} points"}.get(v, "")
 
 
 def earlier_spaces(per: dict) -> list[tuple]:
