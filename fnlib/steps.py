@@ -202,6 +202,43 @@ def rank(progress=True, **kw):
     return r
 
 
+def split(progress=True, **kw):
+    """How firmly the test images fix step 2's split (:mod:`fnlib.split`): each kernel's drop accuracy image by
+    image, on the images step 2 ranked on, and the split redrawn over bootstrap resamples of them. Checks that
+    the per-image data give step 2's accuracies back. Writes ``e<E>/split.csv`` and ``e<E>/split.json``."""
+    import pandas as pd
+
+    from .data import load
+    from .split import bootstrap, drop_correct
+    s = Step(**kw)
+    if s.p.split_resamples is None:
+        raise ValueError(f"profile {s.profile} does not redraw the split; pass -p split_resamples 1000")
+    meta = results.read_json(s.require(s.edir / "meta.json", "rank", s.epoch))
+    ranked = pd.read_csv(s.edir / "kernel_drop.csv").to_dict("records")
+    model = s.model()
+    x, y = load(s.dataset, "test", limit=s.p.rank_limit or s.p.test_limit)
+    c = drop_correct(model, x, y, drop=s.p.drop, batch_size=s.p.eval_batch, progress=progress)
+    acc = (100 * c.double().mean(dim=1)).tolist()
+    off = max(abs(a - r["accuracy"]) for a, r in zip(acc, ranked))
+    ranked_n = meta["params"]["n_images"]
+    if len(y) != ranked_n or off > 1e-3:
+        raise ValueError(f"the per-image drops do not give step 2's accuracies back (largest difference {off:.3g} "
+                         f"points, {len(y)} images against {ranked_n}): the checkpoint or the images differ from "
+                         "the ones step 2 ranked on; run step 2 again")
+    b = bootstrap(c, resamples=s.p.split_resamples, seed=s.seed)
+    fragile = set(meta["fragile"])
+    results.write_csv([{"kernel": k, "accuracy": a, "fragile": k in fragile, "fragile_frequency": f,
+                        "from_mean": a - meta["mean"]} for k, (a, f) in enumerate(zip(acc, b.fragile_frequency))],
+                      s.edir / "split.csv")
+    lo, hi = b.count_interval()
+    results.write_json(dict(s.provenance(epoch=s.epoch, n_images=len(y), resamples=b.resamples, drop=s.p.drop),
+                            fragile=len(fragile), count_low=lo, count_high=hi,
+                            count_mean=sum(b.counts) / len(b.counts), counts=b.counts,
+                            unstable=[k for k, f in enumerate(b.fragile_frequency) if 0.05 <= f <= 0.95]),
+                       s.edir / "split.json")
+    return b
+
+
 def attack(progress=True, **kw):
     """Step 3 (eq 1, Fig 2 left): FGSM accuracy over the linear ε grid in every space; ``e<E>/attack.csv``.
 

@@ -36,8 +36,9 @@ sys.path.insert(0, str(HERE))
 import fixed_model  # noqa: E402
 
 SETTINGS = {"default": {}, "omp1": {"OMP_NUM_THREADS": "1"}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
-COUNTS = ("n_fragile", "rank_before", "rank_after", "only_original", "only_model", "removed")
-CONTINUOUS = ("sigma_noise", "sigma_val_ranked", "alpha", "jaccard", "/sigma")
+COUNTS = ("n_fragile", "rank_before", "rank_after", "only_original", "only_model", "removed", "count_low",
+          "count_high", "n_unstable")
+CONTINUOUS = ("sigma_noise", "sigma_val_ranked", "alpha", "jaccard", "/sigma", "count_mean")
 
 
 def kind(name: str) -> str:

@@ -130,6 +130,7 @@ def analyse(root: Path) -> Path:
         r = steps.rank(drop="activation", **kw)
         activation = {"fragile": r.fragile, "accuracies": r.accuracies, "mean": r.mean}
         steps.rank(**kw)                    # the profile's drop (weights): the S, S' the later steps read
+        steps.split(**kw)
         steps.attack(**kw)
         steps.algorithm1(**kw)
         steps.defence(**kw)
@@ -159,6 +160,10 @@ def measure(edir: Path, model=None) -> dict:
         out[f"rank/weights/kernel{k}"] = float(a)
     for k, a in enumerate(act["accuracies"]):
         out[f"rank/activation/kernel{k}"] = float(a)
+    sp = json.loads((edir / "split.json").read_text())
+    for k in ("count_low", "count_high", "count_mean"):
+        out[f"split/{k}"] = float(sp[k])
+    out["split/n_unstable"] = len(sp["unstable"])
     for r in pd.read_csv(edir / "attack.csv").itertuples():
         out[f"attack/{r.space}/{_g(r.epsilon)}"] = float(r.accuracy)
     for r in pd.read_csv(edir / "targeting.csv").itertuples():

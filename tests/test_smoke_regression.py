@@ -151,6 +151,10 @@ def test_results_agree_with_each_other(fresh, dataset, arch):
             assert ctl[col].between(0, 100).all(), col
         a1 = ctl[(ctl["control"] == "algorithm1")].merge(tgt, on=["epsilon", "layer", "space"])
         assert len(a1) and (a1["percent_x"] - a1["percent_y"]).abs().max() < 1e-3   # controls' own Algorithm 1
+        split = pd.read_csv(run / f"e{e}" / "split.csv")                  # step 11 redraws step 2's split
+        ranked = pd.read_csv(run / f"e{e}" / "kernel_drop.csv")
+        assert (split["accuracy"] - ranked["accuracy"]).abs().max() < 1e-3
+        assert (split["fragile"] == ranked["fragile"]).all() and split["fragile_frequency"].between(0, 1).all()
     dfn = pd.read_csv(run / "e1" / "defence.csv")
     o = dfn[(dfn["model"] == "original") & (dfn["epsilon"] == 0)]["accuracy"].item()
     assert o == pytest.approx(train.loc[1, "test_acc"], abs=0.41)

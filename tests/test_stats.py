@@ -581,3 +581,17 @@ def test_intervals_print_without_rounding_to_the_bounds():
     assert sheet.round_ci(99.9612, 99.9981) == [99.96, 99.998]
     assert sheet.clip_t(-3.0, 104.0, "fgsm_accuracy") == (0.0, 100.0)   # a seed t interval stays in [0, 100]
     assert sheet.clip_t(-3.0, 4.0, "filter_gain") == (-3.0, 4.0)        # a gain may be negative
+
+
+def test_the_fragile_share_row_says_how_the_split_moves_with_the_test_images(tmp_path):
+    """Rule fragile_share v2: the bootstrap of step 11 stands beside the verdict (24 of 64 kernels, 37.5 %: within
+    the paper's 37 ± 5; 20 kernels, 31.25 %, would be outside) and changes none."""
+    rows = build(tmp_path, mnist={1: dict(fragile=24)})
+    key = "mnist_fraction_fragile_e10"
+    assert rows[key]["verdict"] == REPRODUCED and "pending" in rows[key]["evidence"], rows[key]
+    counts = [24] * 900 + [20] * 100
+    results.write_json({"counts": counts, "count_low": 20.0, "count_high": 24.0},
+                       tmp_path / "quick" / "mnist" / "resnet18" / "e1" / "split.json")
+    row = {r["id"]: r for r in summary.build("quick", root=tmp_path / "quick")["rows"]}[key]
+    assert row["verdict"] == REPRODUCED, row
+    assert "the fragile count spans [20, 24] (95 %), and the verdict flips in 10.0 % of them" in row["reason"], row

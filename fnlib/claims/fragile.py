@@ -63,11 +63,28 @@ def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
     frac = 100 * meta["fraction_fragile"] if meta else None
     paper = t.pv[f"{dataset}_fraction_fragile_e{e}"]["value"]
     v = number_verdict(paper, frac, margin=FRAGILE_MARGIN)
+    split_path = t.edir(dataset, t.ep[e]) / "split.json"
+    sens = split_sensitivity(results.read_json(split_path), paper, v) if meta and split_path.exists() else \
+        ("its sensitivity to the test images is pending: step 11 needs this checkpoint, which the seed-0 "
+         "retraining brings back") if meta else ""
     t.row(f"{dataset}_fraction_fragile_e{e}", frac, model, f"± {FRAGILE_MARGIN:g} points, point value", v,
-        note=f"{len(meta['fragile'])} of 64 kernels" if meta else "", rules=("fragile_share",),
+        note=f"{len(meta['fragile'])} of 64 kernels; {sens}" if meta else "", rules=("fragile_share",),
         runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]] if meta else [],
         reason="" if frac is None else f"{len(meta['fragile'])} of 64 kernels, {abs(frac - paper):.1f} points from the "
-               f"paper's value, {'within' if Verdict.of(v) is Verdict.REPRODUCED else 'outside'} ± {FRAGILE_MARGIN:g}")
+               f"paper's value, {'within' if Verdict.of(v) is Verdict.REPRODUCED else 'outside'} ± {FRAGILE_MARGIN:g}"
+               + (f"; {sens}" if split_path.exists() else ""))
+
+
+def split_sensitivity(split: dict, paper: float, verdict) -> str:
+    """The fragile share redrawn over bootstrap resamples of the test images (step 11, :mod:`fnlib.split`): its
+    95 % range and how often the row's rule would give another verdict; beside the verdict, which it leaves."""
+    counts, kernels = split["counts"], 64
+    same = sum(Verdict.of(number_verdict(paper, 100 * c / kernels, margin=FRAGILE_MARGIN)) is Verdict.of(verdict)
+               for c in counts)
+    flips = 100 * (len(counts) - same) / len(counts)
+    return (f"over {len(counts):,} bootstrap resamples of the test images the fragile count spans "
+            f"[{split['count_low']:g}, {split['count_high']:g}] (95 %), and the verdict "
+            + (f"flips in {flips:.1f} % of them" if flips else "never flips"))
 
 
 def grows_with_depth(t: Sheet) -> None:

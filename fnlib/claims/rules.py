@@ -57,10 +57,14 @@ RULES = _rules(
                    "Each interval a 95 % one on its own, with no control of the family-wise error over the rows.",
                    True, "replaced when a review asked for family-wise control over the number rows (issue 33), "
                    "after every number row's data had been seen"),)),
-    Rule("fragile_share", 1, "The share of fragile kernels",
+    Rule("fragile_share", 2, "The share of fragile kernels",
          "The 64 kernels are the whole layer, so the share has no sampling interval over kernels: its value must "
          "lie within 5 points (about 3 kernels) of the paper's. The split itself is estimated on the test images "
-         "(a kernel is fragile when its drop accuracy is below the mean); its sensitivity to them is not measured."),
+         "(a kernel is fragile when its drop accuracy is below the mean); step 11 redraws those images 1,000 times "
+         "with replacement (a bootstrap) and the row says how far the fragile count moves and how often this rule "
+         "would then give another verdict. That reading stands beside the verdict and changes none.",
+         history=((1, "2026-12-07", "The same rule, saying that the split's sensitivity to the test images is not "
+                   "measured.", True, "the sensitivity is measured now (step 11); the verdict rule is unchanged"),)),
     Rule("change", 1, "A change",
          "A change between checkpoints, models, ε values or data sets counts only when a one-sided test at level "
          "0.05 says so: McNemar's exact test where both sides are the same test images, otherwise a "
