@@ -9,7 +9,7 @@ from .evidence import fmt_ci, pct, read_csv, value_at
 from .rules import all_up_so_far, earlier, number_interval, number_v1, number_verdict, pending_note
 from .sheet import Sheet
 from .spaces import SPACES, across_spaces, space_rule
-from .fgsm import earlier_spaces, number_reason
+from .fgsm import earlier_number_spaces, earlier_spaces, number_reason
 from .verdict import Verdict
 
 TARGETING_MARGIN = 5.0    # points of the share of images attacking S
@@ -52,8 +52,7 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
         f"± {TARGETING_MARGIN:g} points; ε = 0.015; {space_rule(list(per))}", verdict,
         ci=ci, n=None if n is None else int(n), rules=("number", "eps_spaces", "alg1_norm_control"),
         runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]], spaces=list(per), reason=reason,
-        earlier=earlier(verdict, *earlier_spaces(per), ("number", 1, across_spaces(per_v1)[0] if per else None)),
-        control=control,
+        earlier=earlier_number_spaces(verdict, per, per_v1), control=control,
         note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); read as "
              "Algorithm 1's share on the original model (Sec 6; Sec 5's wording could also mean the filtered layer: "
              "methods); ours and its "

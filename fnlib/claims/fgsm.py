@@ -100,7 +100,7 @@ def accuracies(t: Sheet) -> None:
                 note=("ours and its interval: pixel space; " + "; ".join(parts) + why) if per else "",
                 rules=("number", "eps_spaces"), spaces=list(per), **scope,
                 reason=number_reason(verdict, acc, ci, paper, margin, spaces=per, values=t.numbers.get(f"{key}_normalized")),
-                earlier=earlier(verdict, *earlier_spaces(per), ("number", 1, across_spaces(per_v1)[0] if per else None)))
+                earlier=earlier_number_spaces(verdict, per, per_v1))
 
 
 def stronger_on_complex_data(t: Sheet) -> None:
@@ -232,3 +232,9 @@ def earlier_spaces(per: dict) -> list[tuple]:
     """Version 1 of rule ``eps_spaces`` (pixel space alone) as an argument of :func:`~fnlib.claims.rules.earlier`:
     the rule changed after data had been seen, so a row it moved shows both verdicts."""
     return [("eps_spaces", 1, pixel_only(per) if len(per) >= 2 else None)]
+
+
+def earlier_number_spaces(verdict, per: dict, per_v1: dict) -> list[dict] | None:
+    """``earlier`` of a number row judged in both ε spaces: rule ``eps_spaces`` v1 (pixel alone) and rule
+    ``number`` v1 (``per_v1``: each space by a 95 % interval alone), where either judges otherwise."""
+    return earlier(verdict, *earlier_spaces(per), ("number", 1, across_spaces(per_v1)[0] if per else None))

@@ -64,7 +64,8 @@ def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
     paper = t.pv[f"{dataset}_fraction_fragile_e{e}"]["value"]
     v = number_verdict(paper, frac, margin=FRAGILE_MARGIN)
     split_path = t.edir(dataset, t.ep[e]) / "split.json"
-    sens = split_sensitivity(results.read_json(split_path), paper, v) if meta and split_path.exists() else \
+    split = results.read_json(split_path) if meta and split_path.exists() else None
+    sens = split_sensitivity(split, paper, v) if split else \
         ("its sensitivity to the test images is pending: step 11 needs this checkpoint, which the seed-0 "
          "retraining brings back") if meta else ""
     t.row(f"{dataset}_fraction_fragile_e{e}", frac, model, f"± {FRAGILE_MARGIN:g} points, point value", v,
@@ -72,7 +73,7 @@ def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
         runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]] if meta else [],
         reason="" if frac is None else f"{len(meta['fragile'])} of 64 kernels, {abs(frac - paper):.1f} points from the "
                f"paper's value, {'within' if Verdict.of(v) is Verdict.REPRODUCED else 'outside'} ± {FRAGILE_MARGIN:g}"
-               + (f"; {sens}" if split_path.exists() else ""))
+               + (f"; {sens}" if split else ""))
 
 
 def split_sensitivity(split: dict, paper: float, verdict) -> str:
