@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from myst_nb import glue as _glue
 
 from fnlib import plots, profiles, results, stats
+from fnlib.claims import sensitivity
 from fnlib import summary as fsummary
 
 # figures: the fig* functions return matplotlib Figures; make the kernel render them as PNG
@@ -363,6 +364,8 @@ def evidence_html(r: dict) -> str:
         parts.append("<b>trained on its own schedule</b>: " + html.escape(", ".join(
             f"{c} epochs: {x['verdict']}" + (f" (ours {x['ours']:g})" if x.get("ours") is not None else "")
             for c, x in r["over_schedules"].items())))
+    for name, x in (r.get("sensitivity") or {}).items():      # the row's rule under other readings of its data
+        parts.append(f"<b>sensitivity, {html.escape(sensitivity.TITLES.get(name, name))}</b>: {html.escape(x['text'])}")
     parts.append(f"<b>evidence</b>: {html.escape(str(r.get('evidence') or '—'))}")
     return '<details class="evidence"><summary>scope and evidence</summary>' + "<br>".join(parts) + "</details>"
 

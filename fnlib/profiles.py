@@ -49,6 +49,8 @@ class Profile:
     n_sets: int = 100                       # random kernel sets drawn by the controls of Algorithm 1 (p ≥ 1/101)
     split_resamples: int | None = None      # step 11: bootstrap resamples of the test images redrawing the fragile
                                             # split (None: off; on where the checkpoints are at hand)
+    rank_val: int | None = None             # step 12: validation images the kernels are ranked on again, with
+                                            # Algorithm 1 scored on test (None: no such step; at most 5,000)
     pgd_steps: int = 20                     # PGD (L∞, random start) against original and filtered models
     robust_eps: dict = field(default_factory=lambda: dict(ROBUST_EPS))   # ε of the PGD / transfer tests
     robust_limit: int | None = None         # test images of those tests (None: test_limit); PGD costs 21 passes
@@ -106,7 +108,7 @@ PROFILES = {
                      val_limit=200, rank_limit=200, n_sigma=4, device="cpu", precision="fp32", batch_size=128, lr=0.02,
                      linear=COARSE_LINEAR, log=COARSE_LOG, robust_eps={"cifar10": (0.015,), "mnist": (0.015,)},
                      seeds=(0, 1), layer_limit=20, csg_dims=(16,), csg_m=100, csg_resamples=2, csg_limit=2000,
-                     split_resamples=1000,
+                     split_resamples=1000, rank_val=200,
                      description="smoke profile on CPU: 2,000 training images, 2 epochs — a wiring check, "
                                  "not a result"),
     "quick": Profile("quick", ("mnist", "cifar10"), ("resnet18",), (1, 3, 5), train_limit=10000, test_limit=1000,
@@ -123,18 +125,18 @@ PROFILES = {
 # so that one command re-runs it and the pipeline caches, resumes and lands it like the main runs. Each has its
 # own training identity (the seed, the schedule) and its own folder under results/paper/, which the main
 # summary never reads. The four analyses the claims rows read; no defence, robustness, CSG or per-layer study.
-_REPLICATE_STEPS = ("rank", "split", "attack", "algorithm1", "controls")
+_REPLICATE_STEPS = ("rank", "split", "rank_val", "attack", "algorithm1", "controls")
 for _seed in (1, 2):
     PROFILES[f"paper-seed{_seed}"] = replace(
         PROFILES["paper"], name=f"paper-seed{_seed}", folder=f"paper/seed{_seed}", seed=_seed,
-        archs=("resnet18", "resnet50"), schedule=100, steps=_REPLICATE_STEPS, split_resamples=1000,
+        archs=("resnet18", "resnet50"), schedule=100, steps=_REPLICATE_STEPS, split_resamples=1000, rank_val=5000,
         until={"mnist/resnet50": 10, "cifar10/resnet50": 50},
         description=f"seed replicate {_seed} of the paper profile: ResNet-18 to 100 epochs, ResNet-50 to the "
                     "checkpoints the claims read (MNIST 10, CIFAR-10 50) on the same 100-epoch schedule")
 for _cycle, _r50 in ((10, "mnist/resnet50"), (50, "cifar10/resnet50")):
     PROFILES[f"paper-sched{_cycle}"] = replace(
         PROFILES["paper"], name=f"paper-sched{_cycle}", folder=f"paper/sched{_cycle}", epochs=(_cycle,),
-        archs=("resnet18", "resnet50"), steps=_REPLICATE_STEPS, split_resamples=1000,
+        archs=("resnet18", "resnet50"), steps=_REPLICATE_STEPS, split_resamples=1000, rank_val=5000,
         runs_only=("cifar10/resnet18", "mnist/resnet18", _r50),
         description=f"the paper profile trained on a {_cycle}-epoch one-cycle schedule of its own (not a snapshot "
                     f"of the 100-epoch run): ResNet-18 on both data sets and {_r50}")
@@ -179,7 +181,9 @@ FIELDS = {
     "spaces": Field(str, many=True, choices="attacks.SPACES", empty=False),
     "drop": Field(str, choices="kernels.DROPS"), "layer": Field(str, choices="models.LAYERS"),
     "filter_eps": Field(float, above=0, high=1), "filter_mode": Field(str, choices="defence.MODES"),
-    "n_sigma": Field(low=2), "n_sets": _COUNT, "split_resamples": _OPT_COUNT, "pgd_steps": _COUNT,
+    "n_sigma": Field(low=2), "n_sets": _COUNT, "split_resamples": _OPT_COUNT,
+    "rank_val": Field(low=1, high=5000, optional=True),     # the hold-out holds 5,000 (data.VAL_PER_CLASS × 10)
+    "pgd_steps": _COUNT,
     "robust_eps": Field(dict, settable=False), "robust_limit": _OPT_COUNT,
     "seeds": Field(int, many=True, low=0), "layer_limit": _OPT_COUNT,
     "csg_dims": Field(int, many=True, low=1, empty=False), "csg_m": Field(low=2), "csg_k": _COUNT,

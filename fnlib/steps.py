@@ -239,6 +239,46 @@ def split(progress=True, **kw):
     return b
 
 
+def rank_val(progress=True, **kw):
+    """Step 12 (beyond the paper, :mod:`fnlib.valrank`): rank conv1's kernels again on ``rank_val`` validation
+    images, and score Algorithm 1 with that S and S' on the test set, as step 5 does with the test-ranked ones.
+    Writes ``e<E>/kernel_drop_val.csv`` (each kernel's drop accuracy on both image sets), ``e<E>/targeting_val.csv``
+    (step 5's columns) and ``e<E>/rank_val.json`` (the split and its agreement with step 2's)."""
+    import pandas as pd
+
+    from .data import load
+    from .kernels import rank as rank_kernels
+    from .targeting import algorithm1 as run
+    from .valrank import agreement
+    s = Step(**kw)
+    if s.p.rank_val is None:
+        raise ValueError(f"profile {s.profile} does not rank on validation images; pass -p rank_val 5000")
+    meta = s.ranking()
+    tested = pd.read_csv(s.require(s.edir / "kernel_drop.csv", "rank", s.epoch))["accuracy"].tolist()
+    model = s.model()
+    xv, yv = load(s.dataset, "val", limit=s.p.rank_val)
+    r = rank_kernels(model, xv, yv, drop=s.p.drop, batch_size=s.p.eval_batch, progress=progress)
+    fragile, fragile_test = set(r.fragile), set(meta["fragile"])
+    results.write_csv([{"kernel": k, "accuracy": a, "fragile": k in fragile, "accuracy_test": b,
+                        "fragile_test": k in fragile_test} for k, (a, b) in enumerate(zip(r.accuracies, tested))],
+                      s.edir / "kernel_drop_val.csv")
+    x, y = s.load("test")
+    if r.fragile and r.null:
+        rows = [row for space in s.p.spaces for row in run(model, x, y, r.fragile, r.null, s.log(), s.p.layer, space,
+                                                           s.p.eval_batch, progress)]
+    else:
+        print(f"ranked on validation images, S or S' is empty at epoch {s.epoch}: Algorithm 1 is undefined; NaN")
+        rows = [{"space": sp, "epsilon": e, "n": len(y), "fragile_count": 0, "percent": float("nan"),
+                 "layer": s.p.layer} for sp in s.p.spaces for e in s.log()]
+    results.write_csv(rows, s.edir / "targeting_val.csv", ["space", "epsilon", "n", "fragile_count", "percent", "layer"])
+    results.write_json(dict(s.provenance(epoch=s.epoch, n_val=len(yv), n_test=len(y), epsilons=s.log(),
+                                         layer=s.p.layer, drop=r.drop),
+                            base_accuracy=r.base_accuracy, mean=r.mean, fragile=r.fragile, null=r.null,
+                            fraction_fragile=len(r.fragile) / len(r.accuracies), fragile_test=sorted(fragile_test),
+                            **agreement(tested, r.accuracies)), s.edir / "rank_val.json")
+    return r
+
+
 def attack(progress=True, **kw):
     """Step 3 (eq 1, Fig 2 left): FGSM accuracy over the linear ε grid in every space; ``e<E>/attack.csv``.
 

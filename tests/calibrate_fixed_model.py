@@ -37,8 +37,8 @@ import fixed_model  # noqa: E402
 
 SETTINGS = {"default": {}, "omp1": {"OMP_NUM_THREADS": "1"}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
 COUNTS = ("n_fragile", "rank_before", "rank_after", "only_original", "only_model", "removed", "count_low",
-          "count_high", "n_unstable")
-CONTINUOUS = ("sigma_noise", "sigma_val_ranked", "alpha", "jaccard", "/sigma", "count_mean")
+          "count_high", "n_unstable", "overlap", "n_moved")
+CONTINUOUS = ("sigma_noise", "sigma_val_ranked", "alpha", "jaccard", "/sigma", "count_mean", "spearman")
 
 
 def kind(name: str) -> str:
@@ -57,6 +57,8 @@ def n_images(name: str) -> int:
     sizes = fixed_model.SIZES
     if name.startswith("rank/"):
         return sizes["rank_limit"]
+    if name.startswith("rank_val/") and not name.startswith("rank_val/targeting/"):
+        return sizes["rank_val"]
     if name.startswith("robustness/"):
         return sizes["robust_limit"]
     if name.startswith("defence/grid"):

@@ -41,7 +41,7 @@ SEED, N_TRAIN, EPOCHS, BATCH, LR = 0, 512, 3, 64, 0.05
 MANTISSA = 16                      # bits kept of each float32 weight (float32 has 24)
 RUN = dict(profile="smoke", dataset="mnist", arch="resnet18", epoch=1)
 # the analysis steps' sizes: one image is 0.5 points of N_TEST and of N_RANK
-SIZES = dict(test_limit=200, rank_limit=200, val_limit=200, robust_limit=100, n_sigma=6)
+SIZES = dict(test_limit=200, rank_limit=200, val_limit=200, rank_val=200, robust_limit=100, n_sigma=6)
 # PGD and transfer at the filter's ε and at one where PGD's step size matters (at 0.015 alone every image
 # gets the same verdict from 2.0·ε/steps as from 2.5·ε/steps: a planted drift passed)
 ROBUST_EPS = (0.015, 0.1)
@@ -131,6 +131,7 @@ def analyse(root: Path) -> Path:
         activation = {"fragile": r.fragile, "accuracies": r.accuracies, "mean": r.mean}
         steps.rank(**kw)                    # the profile's drop (weights): the S, S' the later steps read
         steps.split(**kw)
+        steps.rank_val(**kw)
         steps.attack(**kw)
         steps.algorithm1(**kw)
         steps.defence(**kw)
@@ -164,6 +165,14 @@ def measure(edir: Path, model=None) -> dict:
     for k in ("count_low", "count_high", "count_mean"):
         out[f"split/{k}"] = float(sp[k])
     out["split/n_unstable"] = len(sp["unstable"])
+    rv = json.loads((edir / "rank_val.json").read_text())
+    out["rank_val/base_accuracy"], out["rank_val/mean"] = rv["base_accuracy"], rv["mean"]
+    out["rank_val/n_fragile"], out["rank_val/overlap"] = len(rv["fragile"]), rv["overlap"]
+    out["rank_val/n_moved"], out["rank_val/jaccard"], out["rank_val/spearman"] = len(rv["moved"]), rv["jaccard"], rv["spearman"]
+    for k, a in enumerate(pd.read_csv(edir / "kernel_drop_val.csv")["accuracy"]):
+        out[f"rank_val/kernel{k}"] = float(a)
+    for r in pd.read_csv(edir / "targeting_val.csv").itertuples():
+        out[f"rank_val/targeting/{r.space}/{_g(r.epsilon)}"] = float(r.percent)
     for r in pd.read_csv(edir / "attack.csv").itertuples():
         out[f"attack/{r.space}/{_g(r.epsilon)}"] = float(r.accuracy)
     for r in pd.read_csv(edir / "targeting.csv").itertuples():

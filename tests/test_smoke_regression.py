@@ -155,6 +155,11 @@ def test_results_agree_with_each_other(fresh, dataset, arch):
         ranked = pd.read_csv(run / f"e{e}" / "kernel_drop.csv")
         assert (split["accuracy"] - ranked["accuracy"]).abs().max() < 1e-3
         assert (split["fragile"] == ranked["fragile"]).all() and split["fragile_frequency"].between(0, 1).all()
+        val = pd.read_csv(run / f"e{e}" / "kernel_drop_val.csv")          # step 12 keeps step 2's ranking beside its own
+        assert (val["accuracy_test"] - ranked["accuracy"]).abs().max() < 1e-3 and (val["fragile_test"] == ranked["fragile"]).all()
+        assert (val["fragile"] == (val["accuracy"] < val["accuracy"].mean())).all()
+        tv = pd.read_csv(run / f"e{e}" / "targeting_val.csv")
+        assert ((tv["percent"] - 100 * tv["fragile_count"] / tv["n"]).abs() < 1e-3).all() and (tv["n"] == tgt["n"].max()).all()
     dfn = pd.read_csv(run / "e1" / "defence.csv")
     o = dfn[(dfn["model"] == "original") & (dfn["epsilon"] == 0)]["accuracy"].item()
     assert o == pytest.approx(train.loc[1, "test_acc"], abs=0.41)
@@ -182,6 +187,10 @@ def test_beyond_results_agree_with_the_paper_steps(fresh, dataset, arch):
     assert (rob["low"] <= rob["accuracy"]).all() and (rob["accuracy"] <= rob["high"]).all()
     assert (rob["only_original"] + rob["only_model"] <= rob["n"]).all()
     assert (rob[rob["model"] == "filtered_bn"]["baseline"] == "original_bn").all()
+    # step 12 ranks on the same validation images as step 7's validation-ranked filter (smoke: 200 both): same S
+    robj = json.loads((run / "e1" / "robustness.json").read_text())
+    rv = json.loads((run / "e1" / "rank_val.json").read_text())
+    assert rv["params"]["n_val"] == robj["profile"]["val_limit"] and rv["fragile"] == robj["fragile_val"] and rv["null"] == robj["null_val"]
     # PGD from the same start is at least as strong as FGSM on the original, up to a few images
     assert r.loc[("original", "pgd"), "accuracy"] <= r.loc[("original", "fgsm"), "accuracy"] + 3 * one
     # step 8: CSG is a finite, non-negative number per draw

@@ -588,10 +588,11 @@ def test_the_fragile_share_row_says_how_the_split_moves_with_the_test_images(tmp
     the paper's 37 ± 5; 20 kernels, 31.25 %, would be outside) and changes none."""
     rows = build(tmp_path, mnist={1: dict(fragile=24)})
     key = "mnist_fraction_fragile_e10"
-    assert rows[key]["verdict"] == REPRODUCED and "pending" in rows[key]["evidence"], rows[key]
+    assert rows[key]["verdict"] == REPRODUCED and rows[key]["sensitivity"]["test_images"]["status"] == "pending", rows[key]
     counts = [24] * 900 + [20] * 100
     results.write_json({"counts": counts, "count_low": 20.0, "count_high": 24.0},
                        tmp_path / "quick" / "mnist" / "resnet18" / "e1" / "split.json")
     row = {r["id"]: r for r in summary.build("quick", root=tmp_path / "quick")["rows"]}[key]
     assert row["verdict"] == REPRODUCED, row
     assert "the fragile count spans [20, 24] (95 %), and the verdict flips in 10.0 % of them" in row["reason"], row
+    assert row["sensitivity"]["test_images"]["flips"] == 10.0

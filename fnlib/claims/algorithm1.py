@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED
-from . import alg1_controls
+from . import alg1_controls, sensitivity
 from .evidence import fmt_ci, pct, read_csv, value_at
 from .rules import all_up_so_far, earlier, number_interval, number_v1, number_verdict, pending_note
 from .sheet import Sheet
@@ -48,15 +48,42 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
                    if ctrl.follows_norms else
                    f"; not kernel size alone: a random sign gives {pct(ctrl.share['random_sign'])} %, the largest-norm "
                    f"kernels {pct(ctrl.share['norm_sets'])} %")
+    readings = {"validation_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict)} if per else {}
+    reason += sensitivity.flip_reason(readings)
     t.row(f"{dataset}_attacking_S_e{e}", share, model,
         f"± {TARGETING_MARGIN:g} points; ε = 0.015; {space_rule(list(per))}", verdict,
-        ci=ci, n=None if n is None else int(n), rules=("number", "eps_spaces", "alg1_norm_control"),
+        ci=ci, n=None if n is None else int(n), rules=("number", "eps_spaces", "alg1_norm_control", "val_ranking"),
+        sensitivity=readings,
         runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]], spaces=list(per), reason=reason,
         earlier=earlier_number_spaces(verdict, per, per_v1), control=control,
         note="ε = 0.015, our choice: the paper names no ε for this number (0.015 is its filter ε); read as "
              "Algorithm 1's share on the original model (Sec 6; Sec 5's wording could also mean the filtered layer: "
              "methods); ours and its "
              "interval: pixel space" + "".join(f"; {x}" for x in parts) + why)
+
+
+def val_ranked(edir, paper: float, verdict) -> dict:
+    """The share attacking S at ε = 0.015 with S and S' ranked on validation images and scored on the test set
+    (step 12, rule ``val_ranking``), judged by the row's rule in both ε spaces; pending where step 12 has not run."""
+    tgt = read_csv(edir / "targeting_val.csv")
+    if tgt is None:
+        return sensitivity.pending("val_ranking", "with S ranked on validation images: pending (step 12 has not "
+                                                  "run on this checkpoint)")
+    if tgt["percent"].isna().all():
+        return sensitivity.reading("val_ranking", "with S ranked on validation images: S or S' is empty (every drop "
+                                                  "accuracy equal there), so Algorithm 1 is undefined")
+    per, parts = {}, []
+    for space in SPACES:
+        sh, k, m = (value_at(tgt, 0.015, c, space=space) for c in ("percent", "fragile_count", "n"))
+        if sh is None:
+            continue
+        c = number_interval(k, int(m))
+        per[space] = number_verdict(paper, sh, *c, margin=TARGETING_MARGIN)
+        parts.append(f"{space} {pct(sh)} % {fmt_ci(*c)}")
+    v, why = across_spaces(per) if per else (PENDING, "")
+    return sensitivity.reading("val_ranking", "with S ranked on validation images: " + ", ".join(parts)
+                               + f", {Verdict.of(v).value}{why}", verdict=v,
+                               ours=value_at(tgt, 0.015, "percent", space="pixel"), row_verdict=verdict)
 
 
 def grows_with_eps(t: Sheet) -> None:

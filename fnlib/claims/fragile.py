@@ -7,6 +7,7 @@ import numpy as np
 from .. import results, stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 from .rules import all_up_so_far, number_verdict
+from . import sensitivity
 from .sheet import Sheet
 from .verdict import Verdict
 
@@ -56,34 +57,62 @@ def mean_drop_rule(dataset: str) -> str:
 
 def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
     """Row <dataset>_fraction_fragile_e<e>: the share of conv1's kernels that are fragile, at the epoch standing
-    in for the paper's ``e``."""
-    meta_path = t.edir(dataset, t.ep[e]) / "meta.json"
-    meta = results.read_json(meta_path) if meta_path.exists() else None
+    in for the paper's ``e``; beside it, the share redrawn over the test images (step 11) and the share on
+    validation images (step 12)."""
+    edir = t.edir(dataset, t.ep[e])
+    meta = results.read_json(edir / "meta.json") if (edir / "meta.json").exists() else None
     model = f"{dataset}/{t.arch} @{t.ep[e]}"
     frac = 100 * meta["fraction_fragile"] if meta else None
     paper = t.pv[f"{dataset}_fraction_fragile_e{e}"]["value"]
     v = number_verdict(paper, frac, margin=FRAGILE_MARGIN)
-    split_path = t.edir(dataset, t.ep[e]) / "split.json"
-    split = results.read_json(split_path) if meta and split_path.exists() else None
+    split = results.read_json(edir / "split.json") if meta and (edir / "split.json").exists() else None
     sens = split_sensitivity(split, paper, v) if split else \
         ("its sensitivity to the test images is pending: step 11 needs this checkpoint, which the seed-0 "
          "retraining brings back") if meta else ""
+    readings = {}
+    if meta:
+        readings["test_images"] = sensitivity.reading("fragile_share", sens, flips=split_flips(split, paper, v)) \
+            if split else sensitivity.pending("fragile_share", sens)
+        readings["validation_ranking"] = val_share(edir, paper, v)
     t.row(f"{dataset}_fraction_fragile_e{e}", frac, model, f"± {FRAGILE_MARGIN:g} points, point value", v,
-        note=f"{len(meta['fragile'])} of 64 kernels; {sens}" if meta else "", rules=("fragile_share",),
-        runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]] if meta else [],
+        note=f"{len(meta['fragile'])} of 64 kernels" if meta else "",
+        rules=("fragile_share", "val_ranking"), runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]] if meta else [],
         reason="" if frac is None else f"{len(meta['fragile'])} of 64 kernels, {abs(frac - paper):.1f} points from the "
                f"paper's value, {'within' if Verdict.of(v) is Verdict.REPRODUCED else 'outside'} ± {FRAGILE_MARGIN:g}"
-               + (f"; {sens}" if split else ""))
+               + (f"; {sens}" if split else "") + sensitivity.flip_reason(readings), sensitivity=readings)
+
+
+def val_share(edir, paper: float, verdict) -> dict:
+    """The share of fragile kernels with the kernels ranked on validation images (step 12, rule ``val_ranking``),
+    judged by the row's rule; pending where step 12 has not run on this checkpoint."""
+    path = edir / "rank_val.json"
+    if not path.exists():
+        return sensitivity.pending("val_ranking", "ranked on validation images: pending (step 12 has not run on "
+                                                  "this checkpoint)")
+    rv = results.read_json(path)
+    share = 100 * rv["fraction_fragile"]
+    v = number_verdict(paper, share, margin=FRAGILE_MARGIN)
+    return sensitivity.reading(
+        "val_ranking", f"ranked on {rv['params']['n_val']:,} validation images: {len(rv['fragile'])} of 64 fragile "
+                       f"({share:.1f} %), {Verdict.of(v).value}; {rv['overlap']} kernels fragile in both splits "
+                       f"(Jaccard {rv['jaccard']:.2f}), {len(rv['moved'])} on different sides",
+        verdict=v, ours=share, row_verdict=verdict)
+
+
+def split_flips(split: dict, paper: float, verdict) -> float:
+    """The percentage of step 11's bootstrap resamples of the test images in which the row's rule gives another
+    verdict."""
+    counts, kernels = split["counts"], 64
+    same = sum(Verdict.of(number_verdict(paper, 100 * c / kernels, margin=FRAGILE_MARGIN)) is Verdict.of(verdict)
+               for c in counts)
+    return 100 * (len(counts) - same) / len(counts)
 
 
 def split_sensitivity(split: dict, paper: float, verdict) -> str:
     """The fragile share redrawn over bootstrap resamples of the test images (step 11, :mod:`fnlib.split`): its
     95 % range and how often the row's rule would give another verdict; beside the verdict, which it leaves."""
-    counts, kernels = split["counts"], 64
-    same = sum(Verdict.of(number_verdict(paper, 100 * c / kernels, margin=FRAGILE_MARGIN)) is Verdict.of(verdict)
-               for c in counts)
-    flips = 100 * (len(counts) - same) / len(counts)
-    return (f"over {len(counts):,} bootstrap resamples of the test images the fragile count spans "
+    flips = split_flips(split, paper, verdict)
+    return (f"over {len(split['counts']):,} bootstrap resamples of the test images the fragile count spans "
             f"[{split['count_low']:g}, {split['count_high']:g}] (95 %), and the verdict "
             + (f"flips in {flips:.1f} % of them" if flips else "never flips"))
 

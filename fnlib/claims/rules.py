@@ -65,6 +65,13 @@ RULES = _rules(
          "would then give another verdict. That reading stands beside the verdict and changes none.",
          history=((1, "2026-12-07", "The same rule, saying that the split's sensitivity to the test images is not "
                    "measured.", True, "the sensitivity is measured now (step 11); the verdict rule is unchanged"),)),
+    Rule("val_ranking", 1, "S ranked on validation images",
+         "Frozen on 2026-12-07, before any validation ranking at paper scale existed. Step 2 ranks conv1's kernels "
+         "on the test images that then score Algorithm 1, so step 12 ranks them again on the 5,000 images of the "
+         "validation hold-out (training images the network never trained on), splits them at the mean as Sec 3.3 "
+         "does, and scores Algorithm 1 with that S and S' on the test images. The fragile-share rows and the rows "
+         "of images attacking S apply their own rule, unchanged, to that reading. It stands beside the verdict and "
+         "changes none; where it gives another verdict, the row's reason says so."),
     Rule("change", 1, "A change",
          "A change between checkpoints, models, ε values or data sets counts only when a one-sided test at level "
          "0.05 says so: McNemar's exact test where both sides are the same test images, otherwise a "

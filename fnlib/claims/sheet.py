@@ -113,7 +113,8 @@ class Sheet:
         return self.root / dataset / (a or self.arch) / f"e{epoch}"
 
     def row(self, key, ours, model, rule, verdict, note="", ci=None, n=None, paper=None, item=None, seeds=None,
-            kind=None, *, rules=(), runs=(), epochs=(), spaces=(), reason="", earlier=None, control=None):
+            kind=None, *, rules=(), runs=(), epochs=(), spaces=(), reason="", earlier=None, control=None,
+            sensitivity=None):
         """Add a row: the paper's value and item come from ``book/paper_values.json`` unless given.
 
         ``verdict`` is a :class:`~fnlib.claims.verdict.Verdict` or one of :mod:`fnlib.stats`' constants;
@@ -122,7 +123,8 @@ class Sheet:
         ``epochs`` and ``spaces`` its scope (the seeds are added from the provenance by
         :func:`fnlib.summary.build`); ``note`` its evidence; ``earlier`` the verdicts of earlier versions of
         rules that changed after its data were seen (:func:`~fnlib.claims.rules.earlier`); ``control`` a
-        reading beside the verdict."""
+        reading beside the verdict; ``sensitivity`` the row's rule under other readings of its data
+        (:mod:`~fnlib.claims.sensitivity`), beside the verdict too."""
         pv = self.pv
         paper = pv[key]["value"] if paper is None and key in pv else paper
         self.numbers[key] = ours
@@ -135,7 +137,7 @@ class Sheet:
                           "rules": cite(*rules), "rule": rule,
                           "scope": {"runs": list(runs), "epochs": [int(e) for e in epochs],
                                     "eps_spaces": list(spaces), "seeds": []},
-                          "evidence": note, "earlier": earlier, "control": control,
+                          "evidence": note, "earlier": earlier, "control": control, "sensitivity": sensitivity or None,
                           "across_seeds": across_seeds(self.seed_tables, self.root, self.p, self.arch, seeds or key)})
 
 

@@ -1,0 +1,41 @@
+"""A row's sensitivity: its own rule applied once more under another reading of the same data, stored beside the
+verdict (``sensitivity`` in ``summary.json``: one entry per reading) and never replacing it.
+
+Each reading names the rule that defines it (:data:`~fnlib.claims.rules.RULES`), the value it gives, the verdict
+the row's rule then gives, and whether that verdict differs from the row's (``flips``). A reading whose data have
+not landed is ``pending`` and says what brings it. :func:`flip_reason` is the clause a row's reason gains when a
+reading flips its verdict.
+"""
+from __future__ import annotations
+
+from .verdict import Verdict
+
+
+def reading(rule: str, text: str, verdict=None, ours: float | None = None, row_verdict=None,
+            flips: float | None = None) -> dict:
+    """One measured reading. ``flips``: for a reading over many resamples, the percentage of them that give
+    another verdict (then ``verdict`` may be None); otherwise whether ``verdict`` differs from ``row_verdict``."""
+    v = None if verdict is None else Verdict.of(verdict)
+    if flips is None:
+        flips = v is not None and row_verdict is not None and v.decided and Verdict.of(row_verdict).decided \
+            and v is not Verdict.of(row_verdict)
+    return {"rule": rule, "status": "measured", "verdict": None if v is None else v.value,
+            "ours": None if ours is None else round(float(ours), 2), "flips": flips, "text": text}
+
+
+def pending(rule: str, text: str) -> dict:
+    """A reading that needs data not landed yet (``text``: what brings them)."""
+    return {"rule": rule, "status": "pending", "verdict": None, "ours": None, "flips": None, "text": text}
+
+
+def flip_reason(readings: dict[str, dict]) -> str:
+    """'; inconclusive with S ranked on validation images (rule val_ranking)' for every reading whose own verdict
+    differs from the row's; '' when none does."""
+    return "".join(f"; {r['verdict']} {LABELS.get(name, name)} (rule {r['rule']})"
+                   for name, r in readings.items() if r["flips"] is True and r["verdict"])
+
+
+LABELS = {"validation_ranking": "with S ranked on validation images",
+          "test_images": "over bootstrap resamples of the test images"}
+TITLES = {"validation_ranking": "S ranked on validation images (step 12)",
+          "test_images": "the split redrawn over the test images (step 11)"}
