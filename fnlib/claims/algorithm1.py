@@ -9,7 +9,7 @@ from .evidence import fmt_ci, pct, read_csv, value_at
 from .rules import all_up_so_far, earlier, number_interval, number_v1, number_verdict, pending_note
 from .sheet import Sheet
 from .spaces import SPACES, across_spaces, space_rule
-from .fgsm import earlier_number_spaces, earlier_spaces, number_reason
+from .fgsm import earlier_number_spaces, earlier_spaces, matched_number, number_reason
 from .verdict import Verdict
 
 TARGETING_MARGIN = 5.0    # points of the share of images attacking S
@@ -49,10 +49,14 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
                    f"; not kernel size alone: a random sign gives {pct(ctrl.share['random_sign'])} %, the largest-norm "
                    f"kernels {pct(ctrl.share['norm_sets'])} %")
     readings = {"validation_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict)} if per else {}
+    if len(per) > 1:
+        readings["eps_matched"] = matched_number(tgt, dataset, 0.015, "percent", per, paper, TARGETING_MARGIN, verdict,
+                                                 lambda a: (a * n / 100, int(n)) if n else None)
     reason += sensitivity.flip_reason(readings)
     t.row(f"{dataset}_attacking_S_e{e}", share, model,
         f"± {TARGETING_MARGIN:g} points; ε = 0.015; {space_rule(list(per))}", verdict,
-        ci=ci, n=None if n is None else int(n), rules=("number", "eps_spaces", "alg1_norm_control", "val_ranking"),
+        ci=ci, n=None if n is None else int(n), rules=("number", "eps_spaces", "alg1_norm_control", "val_ranking")
+        + (("eps_matched",) if "eps_matched" in readings else ()),
         sensitivity=readings,
         runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]], spaces=list(per), reason=reason,
         earlier=earlier_number_spaces(verdict, per, per_v1), control=control,

@@ -12,6 +12,7 @@ from .. import stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 from .evidence import correct_bits, fmt_ci, n_images, pct, read_csv, value_at
 from .rules import all_up_so_far, earlier, number_interval, number_v1, number_verdict, pending_note
+from . import matched, sensitivity
 from .sheet import Sheet
 from .spaces import SPACES, across_spaces, pixel_only, space_rule
 from .verdict import Verdict
@@ -96,11 +97,32 @@ def accuracies(t: Sheet) -> None:
                 parts.append(f"{space} space {a:.2f} %" + (f" {fmt_ci(*c)}" if c else "")
                              + f": {Verdict.of(per[space]).value}")
             verdict, why = across_spaces(per) if per else (PENDING, "")
+            readings = {"eps_matched": matched_number(att, dataset, eps, "accuracy", per, paper, margin, verdict,
+                                                      lambda a: (a * n / 100, n) if n else None)} if len(per) > 1 else {}
             t.row(key, acc, model, f"{rule}; {space_rule(list(per))}", verdict, n=n, ci=ci,
                 note=("ours and its interval: pixel space; " + "; ".join(parts) + why) if per else "",
-                rules=("number", "eps_spaces"), spaces=list(per), **scope,
-                reason=number_reason(verdict, acc, ci, paper, margin, spaces=per, values=t.numbers.get(f"{key}_normalized")),
-                earlier=earlier_number_spaces(verdict, per, per_v1))
+                rules=("number", "eps_spaces") + (("eps_matched",) if readings else ()), spaces=list(per), **scope,
+                reason=number_reason(verdict, acc, ci, paper, margin, spaces=per, values=t.numbers.get(f"{key}_normalized"))
+                + sensitivity.flip_reason(readings),
+                earlier=earlier_number_spaces(verdict, per, per_v1), sensitivity=readings)
+
+
+def matched_number(df, dataset: str, eps: float, column: str, per: dict, paper: float, margin: float, verdict,
+                   counts) -> dict:
+    """A number row's reading with the ε spaces matched in pixel step size (rule ``eps_matched``): pixel space at
+    ε as judged, normalized space at the grid's ε′ nearest ε/σ̄; ``counts(value)`` gives (k, n) for its interval."""
+    grid = sorted(set(df[df["space"] == "normalized"]["epsilon"]))
+    em, where = matched.matched(dataset, eps, grid), matched.describe(dataset, eps, grid)
+    if em is None:
+        return sensitivity.unavailable("eps_matched", where)
+    a = value_at(df, em, column, space="normalized")
+    kn = counts(a)
+    c = number_interval(*kn) if kn else None
+    vn = number_verdict(paper, a, *(c or (None, None)), margin=margin)
+    v, why = across_spaces({"pixel": per["pixel"], "normalized": vn})
+    return sensitivity.reading("eps_matched", f"{where}: {pct(a)} %" + (f" {fmt_ci(*c)}" if c else "")
+                               + f", {Verdict.of(vn).value}; with pixel space's verdict: {Verdict.of(v).value}{why}",
+                               verdict=v, ours=a, row_verdict=verdict)
 
 
 def stronger_on_complex_data(t: Sheet) -> None:
@@ -165,19 +187,33 @@ def accuracy_grows(t: Sheet) -> None:
     notes = [n for _, _, n in clean + [x for f in fgsm.values() for x in f]]
     verdict, why = across_spaces(per_space)
     verdict = UNTESTABLE if len(epochs) < 2 else verdict if len(have) >= 2 else PENDING
+    readings = {}
+    if len(per_space) > 1 and len(have) >= 2:      # rule eps_matched: normalized space at the grid's ε′ ≈ 0.01/σ̄
+        grid = sorted(set(att[have[0]][att[have[0]]["space"] == "normalized"]["epsilon"]))
+        em, where = matched.matched("cifar10", 0.01, grid), matched.describe("cifar10", 0.01, grid)
+        if em is None:
+            readings["eps_matched"] = sensitivity.unavailable("eps_matched", where)
+        else:
+            steps_m = steps_at("normalized", em)
+            vn = all_up_so_far([s for s, _, _ in clean + steps_m], complete=not pending_)
+            vm, why_m = across_spaces({"pixel": per_space["pixel"], "normalized": vn})
+            readings["eps_matched"] = sensitivity.reading(
+                "eps_matched", f"{where}: " + "; ".join(x for _, _, x in steps_m) + f"; normalized space "
+                f"{Verdict.of(vn).value}; with pixel space's verdict: {Verdict.of(vm).value}{why_m}",
+                verdict=vm, row_verdict=verdict)
     downs = [label for s, label, _ in clean + [x for f in fgsm.values() for x in f] if s < 0]
     before = earlier(verdict, *earlier_spaces(per_space)) if len(have) >= 2 else None
     t.row("accuracy_grows", None, f"cifar10/{t.arch} @{have}",
         "ε = 0.01; " + space_rule(spaces or ["pixel"]),
         verdict, note="; ".join(notes) + why + pending_note(pending_, verdict) + grid_sensitivity(t, dirs, have),
-        rules=("accuracy_grows", "change", "eps_spaces"), runs=[f"cifar10/{t.arch}"], epochs=have,
-        spaces=spaces or ["pixel"], earlier=before,
+        rules=("accuracy_grows", "change", "eps_spaces") + (("eps_matched",) if readings else ()),
+        runs=[f"cifar10/{t.arch}"], epochs=have, spaces=spaces or ["pixel"], earlier=before, sensitivity=readings,
         reason=("accuracy rises at every step, clean and attacked, in both ε spaces" if Verdict.of(verdict) is Verdict.REPRODUCED
                 else f"attacked accuracy falls significantly at {', '.join(downs)}" + (
                     " but rises in the other ε space: the verdict hangs on the space the paper does not name"
                     if Verdict.of(verdict) is Verdict.INCONCLUSIVE else "") if downs
                 else "no step is significantly down, but not every step is significantly up"
-                if Verdict.of(verdict) is Verdict.INCONCLUSIVE else ""))
+                if Verdict.of(verdict) is Verdict.INCONCLUSIVE else "") + sensitivity.flip_reason(readings))
 
 
 def grid_sensitivity(t: Sheet, dirs: dict, have: list) -> str:

@@ -89,6 +89,15 @@ RULES = _rules(
                    "Judged in pixel space alone; the normalized-space value given in the evidence.", True,
                    "replaced after the first two CIFAR-10 checkpoints had shown attacked accuracy falling from "
                    "epoch 10 to 50 in pixel space and rising in normalized space"),)),
+    Rule("eps_matched", 1, "The ε spaces matched in pixel step size",
+         "Written on 2026-12-07, after a review had read the whole ε grid of the committed results. A pixel-space "
+         "FGSM step of size ε moves every pixel by ε and clips to [0, 1]; a normalized-space step of size ε' moves "
+         "channel c by ε'·σ_c and does not clip, so at the same number the two differ by 1/σ (about 3.2 on MNIST, "
+         "4 on CIFAR-10). A row judged in both ε spaces is judged once more with its normalized-space reading "
+         "taken at ε' = ε/σ̄ (σ̄ the mean channel standard deviation: MNIST 0.3081, CIFAR-10 0.2507), where the "
+         "results grid holds a value within 5 % of it (otherwise the reading says that none does), by the row's "
+         "own rule and rule eps_spaces. It stands beside the verdict and changes none; where it gives another "
+         "verdict, the row's reason says so."),
     Rule("accuracy_grows", 1, "Accuracy grows with training",
          "CIFAR-10, the reference model: every step between checkpoints significantly up (the change rule), clean "
          "and under FGSM at ε = 0.01; any step significantly down: not reproduced."),

@@ -28,6 +28,11 @@ def pending(rule: str, text: str) -> dict:
     return {"rule": rule, "status": "pending", "verdict": None, "ours": None, "flips": None, "text": text}
 
 
+def unavailable(rule: str, text: str) -> dict:
+    """A reading the results cannot give (``text``: why), e.g. a value the ε grid does not hold."""
+    return {"rule": rule, "status": "unavailable", "verdict": None, "ours": None, "flips": None, "text": text}
+
+
 def flip_reason(readings: dict[str, dict]) -> str:
     """'; inconclusive with S ranked on validation images (rule val_ranking)' for every reading whose own verdict
     differs from the row's; '' when none does."""
@@ -36,6 +41,8 @@ def flip_reason(readings: dict[str, dict]) -> str:
 
 
 LABELS = {"validation_ranking": "with S ranked on validation images",
+          "eps_matched": "with the ε spaces matched in pixel step size",
           "test_images": "over bootstrap resamples of the test images"}
 TITLES = {"validation_ranking": "S ranked on validation images (step 12)",
+          "eps_matched": "the ε spaces matched in pixel step size",
           "test_images": "the split redrawn over the test images (step 11)"}
