@@ -67,8 +67,7 @@ def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
     v = number_verdict(paper, frac, margin=FRAGILE_MARGIN)
     split = results.read_json(edir / "split.json") if meta and (edir / "split.json").exists() else None
     sens = split_sensitivity(split, paper, v) if split else \
-        ("its sensitivity to the test images is pending: step 11 needs this checkpoint, which the seed-0 "
-         "retraining brings back") if meta else ""
+        "redrawn over the test images: pending (step 11 has not run on this checkpoint)" if meta else ""
     readings = {}
     if meta:
         readings["test_images"] = sensitivity.reading("fragile_share", sens, flips=split_flips(split, paper, v)) \
