@@ -51,6 +51,7 @@ class Profile:
                                             # split (None: off; on where the checkpoints are at hand)
     rank_val: int | None = None             # step 12: validation images the kernels are ranked on again, with
                                             # Algorithm 1 scored on test (None: no such step; at most 5,000)
+    eq4_literal: bool = False               # step 13: the defence again with eq 4 read literally (filter_mode clamp)
     pgd_steps: int = 20                     # PGD (L∞, random start) against original and filtered models
     robust_eps: dict = field(default_factory=lambda: dict(ROBUST_EPS))   # ε of the PGD / transfer tests
     robust_limit: int | None = None         # test images of those tests (None: test_limit); PGD costs 21 passes
@@ -108,7 +109,7 @@ PROFILES = {
                      val_limit=200, rank_limit=200, n_sigma=4, device="cpu", precision="fp32", batch_size=128, lr=0.02,
                      linear=COARSE_LINEAR, log=COARSE_LOG, robust_eps={"cifar10": (0.015,), "mnist": (0.015,)},
                      seeds=(0, 1), layer_limit=20, csg_dims=(16,), csg_m=100, csg_resamples=2, csg_limit=2000,
-                     split_resamples=1000, rank_val=200,
+                     split_resamples=1000, rank_val=200, eq4_literal=True,
                      description="smoke profile on CPU: 2,000 training images, 2 epochs — a wiring check, "
                                  "not a result"),
     "quick": Profile("quick", ("mnist", "cifar10"), ("resnet18",), (1, 3, 5), train_limit=10000, test_limit=1000,
@@ -158,7 +159,7 @@ def get(name: str, **overrides) -> Profile:
 # constant that lists the allowed values (read at check time: the modules own their vocabularies).
 @dataclass(frozen=True)
 class Field:
-    kind: type = int                      # int | float | str | dict (dict: not settable from the command line)
+    kind: type = int                      # int | float | str | bool | dict (dict: not settable from the command line)
     many: bool = False                    # a tuple of ``kind``
     optional: bool = False                # None allowed (None means: see the field's comment above)
     low: float | None = None              # smallest allowed value (inclusive)
@@ -183,6 +184,7 @@ FIELDS = {
     "filter_eps": Field(float, above=0, high=1), "filter_mode": Field(str, choices="defence.MODES"),
     "n_sigma": Field(low=2), "n_sets": _COUNT, "split_resamples": _OPT_COUNT,
     "rank_val": Field(low=1, high=5000, optional=True),     # the hold-out holds 5,000 (data.VAL_PER_CLASS × 10)
+    "eq4_literal": Field(bool),
     "pgd_steps": _COUNT,
     "robust_eps": Field(dict, settable=False), "robust_limit": _OPT_COUNT,
     "seeds": Field(int, many=True, low=0), "layer_limit": _OPT_COUNT,
@@ -228,7 +230,8 @@ def check_value(name: str, value, spec: Field | None = None) -> None:
             raise ValueError(f"{name} must be a dict, got {value!r}")
         return
     for v in items:
-        ok = isinstance(v, spec.kind) and not isinstance(v, bool) or spec.kind is float and isinstance(v, int)
+        ok = isinstance(v, bool) if spec.kind is bool else \
+            isinstance(v, spec.kind) and not isinstance(v, bool) or spec.kind is float and isinstance(v, int)
         if not ok:
             raise ValueError(f"{name}: {v!r} is not a {spec.kind.__name__}")
         bound = [f"≥ {spec.low:g}" for _ in [0] if spec.low is not None and not v >= spec.low] + \
@@ -257,6 +260,17 @@ def check(p: "Profile") -> "Profile":
     return p
 
 
+def _truth(text: str) -> bool:
+    """'true'/'false' (also yes/no, on/off, 1/0) of ``--set name=value``, never Python's bool('false')."""
+    words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+    if text.lower() not in words:
+        raise ValueError(text)
+    return words[text.lower()]
+
+
+_truth.__name__ = "true or false"
+
+
 def parse_settings(items) -> dict:
     """``["test_limit=200", "epochs=1,2"]`` -> typed overrides, checked against :data:`FIELDS`."""
     out = {}
@@ -270,7 +284,7 @@ def parse_settings(items) -> dict:
         if spec is None or not spec.settable:
             raise ValueError(f"--set {name}: not a setting of a profile; settable: {', '.join(settable)} (the linear "
                              "ε grid is per data set: use -p epsilons on notebooks/03_attack.ipynb)")
-        kind = float if spec.kind is float else spec.kind
+        kind = _truth if spec.kind is bool else float if spec.kind is float else spec.kind
         try:
             if spec.optional and text.lower() == "none":
                 value = None

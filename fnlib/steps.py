@@ -365,6 +365,42 @@ def defence(progress=True, **kw):
     return report, rows
 
 
+def clamp(progress=True, **kw):
+    """Step 13 (beyond the paper): step 4 with eq 4 read literally (``filter_mode`` clamp: every singular value of
+    the null-kernel matrix capped at τ, not dropped below it) on the same checkpoint and step 2's S and S'. Step 4
+    runs unchanged, σ_noise searched again in that mode, in a scratch work root that holds this checkpoint and
+    step 2's ranking; its two files land here as ``e<E>/clamp.csv`` and ``e<E>/clamp.json``."""
+    import os
+    import shutil
+    import tempfile
+    s = Step(**kw)
+    if not s.p.eq4_literal:
+        raise ValueError(f"profile {s.profile} does not read eq 4 literally; pass -p eq4_literal True")
+    meta = s.require(s.edir / "meta.json", "rank", s.epoch)
+    ckpt = results.checkpoint(s.profile, s.dataset, s.arch, s.ckpt_dir().name, s.epoch)
+    if not ckpt.exists():
+        s.model()                               # raises, naming the command that makes the checkpoint
+    before = os.environ.get("FNLIB_WORKDIR")
+    with tempfile.TemporaryDirectory(prefix="fnlib-clamp-") as scratch:
+        os.environ["FNLIB_WORKDIR"] = scratch
+        try:
+            t = Step(**kw)
+            link = results.checkpoint(t.profile, t.dataset, t.arch, t.ckpt_dir().name, t.epoch)
+            link.parent.mkdir(parents=True)
+            link.symlink_to(ckpt.resolve())
+            t.edir.mkdir(parents=True)
+            shutil.copy(meta, t.edir / "meta.json")
+            out = defence(progress, **{**kw, "filter_mode": "clamp"})
+        finally:
+            if before is None:
+                os.environ.pop("FNLIB_WORKDIR", None)
+            else:
+                os.environ["FNLIB_WORKDIR"] = before
+        for name in ("csv", "json"):
+            shutil.copy(t.edir / f"defence.{name}", s.edir / f"clamp.{name}")
+    return out
+
+
 def controls(progress=True, **kw):
     """Controls of Algorithm 1 over the log ε grid (:mod:`fnlib.controls`); writes ``e<E>/controls.csv``.
 

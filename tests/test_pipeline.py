@@ -13,9 +13,9 @@ from fnlib.results import PROJECT_ROOT
 
 def test_plan_orders_dependencies_and_covers_every_step():
     tasks = pipeline.plan("smoke")
-    # per data set: 2 epochs × (train stage, rank, split, rank_val, attack, alg1, controls), filter, robustness, csg,
-    # layers, seeds
-    assert len(tasks) == 2 * (2 * 7 + 1 + 4)
+    # per data set: 2 epochs × (train stage, rank, split, rank_val, attack, alg1, controls), filter, clamp, robustness,
+    # csg, layers, seeds
+    assert len(tasks) == 2 * (2 * 7 + 2 + 4)
     seen = set()
     for t in tasks:
         for d in t.deps:
@@ -44,11 +44,11 @@ def test_each_key_covers_only_what_its_step_reads(monkeypatch):
     # step 7 reads the filter (its key includes step 4's) and step 9 recomputes the headline numbers
     assert changed(base, keys(filter_mode="clamp")) == ["04_filter", "07_robustness", "09_seeds"]
     assert changed(base, keys(layer="bn1")) == ["04_filter", "05_algorithm1", "06_controls", "07_robustness", "09_seeds",
-                                                "12_rank_val"]
+                                                "12_rank_val", "13_clamp"]
     assert changed(base, keys(drop="activation")) == ["02_rank_kernels", "04_filter", "05_algorithm1", "06_controls",
-                                                      "07_robustness", "09_seeds", "11_split", "12_rank_val"]
+                                                      "07_robustness", "09_seeds", "11_split", "12_rank_val", "13_clamp"]
     assert changed(base, keys(spaces=("pixel",))) == ["03_attack", "04_filter", "05_algorithm1", "06_controls",
-                                                      "07_robustness", "09_seeds", "12_rank_val"]
+                                                      "07_robustness", "09_seeds", "12_rank_val", "13_clamp"]
     assert changed(base, keys(n_sets=5)) == ["06_controls"]
     assert changed(base, keys(pgd_steps=25)) == changed(base, keys(robust_limit=100)) == ["07_robustness"]
     assert changed(base, keys(csg_m=50)) == ["08_csg"]
@@ -56,8 +56,9 @@ def test_each_key_covers_only_what_its_step_reads(monkeypatch):
     assert changed(base, keys(layer_limit=10)) == ["10_layers"]
     assert changed(base, keys(split_resamples=10)) == ["11_split"]
     assert changed(base, keys(rank_val=100)) == ["12_rank_val"]
+    assert changed(base, keys(n_sigma=5)) == ["04_filter", "07_robustness", "09_seeds", "13_clamp"]
     every = ["01_train", "02_rank_kernels", "03_attack", "04_filter", "05_algorithm1", "06_controls", "07_robustness",
-             "09_seeds", "10_layers", "11_split", "12_rank_val"]                    # all but CSG, which reads the data only
+             "09_seeds", "10_layers", "11_split", "12_rank_val", "13_clamp"]                    # all but CSG, which reads the data only
     assert changed(base, keys(lr=0.03)) == every                    # new weights: everything downstream
     assert changed(base, keys(device="cpu")) == []                  # where it runs is not what it computes
     # code: an edit to the attacks leaves training (and the ranking) alone; one to training changes all
@@ -118,7 +119,7 @@ def test_summary_of_committed_smoke_results(tmp_path):
 
 def test_unknown_steps_and_settings_are_rejected():
     from fnlib import profiles
-    with pytest.raises(ValueError, match="train, rank, split, rank_val, attack, filter, algorithm1, controls"):
+    with pytest.raises(ValueError, match="train, rank, split, rank_val, clamp, attack, filter, algorithm1, controls"):
         pipeline.run("smoke", step=["attak"], dry_run=True, log=lambda *_: None)
     with pytest.raises(ValueError, match="not a setting"):
         profiles.parse_settings(["colour=red"])

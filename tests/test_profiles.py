@@ -121,3 +121,12 @@ def test_an_analysis_seed_never_names_another_training():
     assert pgd.seed == 1 and main.seed == 0
     assert pgd.ckpt_dir() == main.ckpt_dir()                          # the same training's weights
     assert steps.Step("smoke", "mnist", "resnet18", overrides={"seed": 1}).ckpt_dir() != main.ckpt_dir()
+
+
+def test_a_switch_reads_true_or_false_and_nothing_else():
+    assert profiles.parse_settings(["eq4_literal=true"]) == {"eq4_literal": True}
+    assert profiles.parse_settings(["eq4_literal=off"]) == {"eq4_literal": False}     # not bool("off")
+    with pytest.raises(ValueError, match="'maybe' is not a true or false"):
+        profiles.parse_settings(["eq4_literal=maybe"])
+    with pytest.raises(ValueError, match="eq4_literal: 1 is not a bool"):
+        profiles.get("smoke", eq4_literal=1)

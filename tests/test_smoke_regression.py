@@ -187,6 +187,11 @@ def test_beyond_results_agree_with_the_paper_steps(fresh, dataset, arch):
     assert (rob["low"] <= rob["accuracy"]).all() and (rob["accuracy"] <= rob["high"]).all()
     assert (rob["only_original"] + rob["only_model"] <= rob["n"]).all()
     assert (rob[rob["model"] == "filtered_bn"]["baseline"] == "original_bn").all()
+    # step 13 is step 4 in clamp mode on the same model, images and S: the unfiltered rows are step 4's exactly
+    cl, clj = pd.read_csv(run / "e1" / "clamp.csv"), json.loads((run / "e1" / "clamp.json").read_text())
+    assert clj["mode"] == "clamp" and clj["fragile"] == json.loads((run / "e1" / "defence.json").read_text())["fragile"]
+    pick = lambda df: df[df["model"] == "original"][["epsilon", "accuracy", "targeting_percent"]].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(pick(cl), pick(dfn))
     # step 12 ranks on the same validation images as step 7's validation-ranked filter (smoke: 200 both): same S
     robj = json.loads((run / "e1" / "robustness.json").read_text())
     rv = json.loads((run / "e1" / "rank_val.json").read_text())

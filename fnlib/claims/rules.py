@@ -135,6 +135,15 @@ RULES = _rules(
                    "(a) alone, on the model the paper filters (MNIST ResNet-50 after 10 epochs), unadjusted.", True,
                    "replaced when the CIFAR-10 and ResNet-18 filter runs and the BatchNorm control had landed "
                    "and been read (issue 33)"),)),
+    Rule("eq4_literal", 1, "Eq 4 read literally",
+         "Frozen on 2026-12-07, before eq 4's literal reading had run on any paper-scale model. Eq 4 as printed caps "
+         "every singular value of the null-kernel matrix at τ (filter_mode clamp) where the paper's prose and our "
+         "filter drop those below τ (hard). Step 13 runs the filter step unchanged in clamp mode on the same "
+         "checkpoint, S and S' (σ_noise searched again on validation images). The eq 2 row applies its test (a) to "
+         "it on every run where step 13 ran: the one-sided exact McNemar test of the filtered model against the "
+         "original under FGSM at ε = 0.015 on all test images, Holm-adjusted over those runs. It stands beside the "
+         "verdict and changes none; where it judges a run otherwise than test (a) of the hard filter does, the row's "
+         "reason says so."),
     Rule("beyond_gain", 1, "Tests beyond the paper",
          "The filtered model against its baseline under the same attack (the original; for the filter with "
          "recomputed BatchNorm statistics, the original with recomputed statistics): one-sided exact McNemar, "

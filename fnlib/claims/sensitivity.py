@@ -35,14 +35,17 @@ def unavailable(rule: str, text: str) -> dict:
 
 def flip_reason(readings: dict[str, dict]) -> str:
     """'; inconclusive with S ranked on validation images (rule val_ranking)' for every reading whose own verdict
-    differs from the row's; '' when none does."""
-    return "".join(f"; {r['verdict']} {LABELS.get(name, name)} (rule {r['rule']})"
+    differs from the row's (a reading's own ``clause``, where it has one, in place of the verdict and label); ''
+    when none does."""
+    return "".join(f"; {r.get('clause') or r['verdict'] + ' ' + LABELS.get(name, name)} (rule {r['rule']})"
                    for name, r in readings.items() if r["flips"] is True and r["verdict"])
 
 
 LABELS = {"validation_ranking": "with S ranked on validation images",
           "eps_matched": "with the ε spaces matched in pixel step size",
+          "eq4_literal": "with eq 4 read literally (clamp)",
           "test_images": "over bootstrap resamples of the test images"}
 TITLES = {"validation_ranking": "S ranked on validation images (step 12)",
           "eps_matched": "the ε spaces matched in pixel step size",
+          "eq4_literal": "eq 4 read literally (step 13)",
           "test_images": "the split redrawn over the test images (step 11)"}

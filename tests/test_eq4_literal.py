@@ -1,0 +1,44 @@
+"""The eq 2 row's reading with eq 4 read literally (step 13's clamp.csv; rule eq4_literal, issue 33)."""
+import pandas as pd
+
+from fnlib import profiles
+from fnlib.claims import filtering
+from fnlib.claims.sheet import Sheet
+
+
+def _defence(path, only_filtered: int, only_original: int, n: int = 1000):
+    rows = [{"model": m, "epsilon": 0.015, "accuracy": acc, "targeting_percent": 50.0, "n": n,
+             "targeting_count": n // 2, "only_original": only_original, "only_filtered": only_filtered}
+            for m, acc in (("original", 80.0), ("filtered", 80.0 + (only_filtered - only_original) / n * 100))]
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def _row(tmp_path, clamp: tuple[int, int] | None) -> dict:
+    t = Sheet(profiles.get("smoke"), tmp_path)
+    edir = t.edir("mnist", t.ep[10])
+    edir.mkdir(parents=True)
+    _defence(edir / "defence.csv", 60, 10)                   # the hard filter: significantly up
+    if clamp is not None:
+        _defence(edir / "clamp.csv", *clamp)
+    filtering.eq2_row(t, edir, pd.read_csv(edir / "defence.csv"), "")
+    return t.rows[-1]
+
+
+def test_without_step_13_the_reading_is_pending(tmp_path):
+    r = _row(tmp_path, None)["sensitivity"]["eq4_literal"]
+    assert r["status"] == "pending" and r["flips"] is None
+
+
+def test_a_clamp_filter_that_loses_accuracy_is_named_in_the_reason(tmp_path):
+    row = _row(tmp_path, (10, 60))
+    r = row["sensitivity"]["eq4_literal"]
+    assert r["verdict"] == "not reproduced" and r["flips"] is True
+    assert "where the hard filter's test (a) is reproduced" in r["text"]
+    assert "with eq 4 read literally (clamp), test (a) judges MNIST ResNet-18 not reproduced (rule eq4_literal)" \
+        in row["reason"]
+    assert {"id": "eq4_literal", "version": 1} in row["rules"]
+
+
+def test_a_clamp_filter_that_agrees_leaves_the_reason_alone(tmp_path):
+    row = _row(tmp_path, (55, 12))
+    assert row["sensitivity"]["eq4_literal"]["flips"] is False and "eq4_literal" not in row["reason"]
