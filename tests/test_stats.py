@@ -560,7 +560,7 @@ def test_eq2_row_reads_every_run_and_the_batchnorm_control(tmp_path):
     waiting = build(tmp_path / "d", step7=("mnist",))[key]                 # CIFAR-10's control has not landed
     assert waiting["verdict"] == V.PENDING and "pending" in waiting["reason"], waiting
     assert set(waiting["scope"]["runs"]) == {"mnist/resnet18", "cifar10/resnet18"}, waiting["scope"]
-    assert [r["id"] for r in waiting["rules"]] == ["filter_gain", "change"] and waiting["rules"][0]["version"] == 2
+    assert [r["id"] for r in waiting["rules"]] == ["filter_gain", "change", "eq4_literal"] and waiting["rules"][0]["version"] == 2
 
 
 def test_the_earlier_eps_rule_is_shown_beside_a_verdict_it_changed(tmp_path):
