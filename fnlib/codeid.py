@@ -89,13 +89,21 @@ def imports(nodes) -> set[str]:
 
 
 def step_nodes(function: str) -> list:
-    """``steps.py`` without the functions of the other steps: this step's function, ``Step``, the helpers."""
+    """``steps.py`` without the functions of the other steps: this step's function, ``Step``, the helpers, and any
+    other step's function that this one calls (step 13 runs step 4's), followed call by call."""
     from .steptable import STEPS
-    others = {s.function for s in STEPS.values()} - {function}
-    tree = parse("steps")
-    if not any(isinstance(n, ast.FunctionDef) and n.name == function for n in tree.body):
+    body = _drop_docstring(parse("steps").body)
+    defs = {n.name: n for n in body if isinstance(n, ast.FunctionDef)}
+    if function not in defs:
         raise ValueError(f"fnlib/steps.py has no function {function!r}")
-    return [n for n in _drop_docstring(tree.body) if not (isinstance(n, ast.FunctionDef) and n.name in others)]
+    step_functions = {s.function for s in STEPS.values()}
+    keep, todo = {function}, [function]
+    while todo:
+        for n in ast.walk(defs[todo.pop()]):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in step_functions - keep:
+                keep.add(n.func.id)
+                todo.append(n.func.id)
+    return [n for n in body if not (isinstance(n, ast.FunctionDef) and n.name in step_functions - keep)]
 
 
 def closure(function: str) -> list[str]:

@@ -1,6 +1,7 @@
 """Code identity (fnlib.codeid): derived from what a step imports, blind to comments, docstrings and layout.
 
 Every test edits a copy of the package (``codeid.PACKAGE`` pointed at it), never the package itself."""
+import ast
 import shutil
 
 import pytest
@@ -84,3 +85,11 @@ def test_a_subpackage_is_followed_too(copy):
     assert "claims" in codeid.closure("attack") and with_claims["attack"] != before["attack"]
     copy("claims/rules", "\ndef ", "\ndef _planted():\n    return 2\n\n\ndef ")      # a new top-level function
     assert digests()["attack"] != with_claims["attack"]
+
+
+def test_a_step_that_runs_another_steps_function_carries_its_code():
+    """Step 13 (clamp) runs step 4's function: an edit to the defence, or to anything it imports, moves its key."""
+    names = {n.name for n in codeid.step_nodes("clamp") if isinstance(n, ast.FunctionDef)}
+    assert {"clamp", "defence"} <= names and "attack" not in names
+    assert set(codeid.closure("defence")) <= set(codeid.closure("clamp"))
+    assert "defence" not in {n.name for n in codeid.step_nodes("attack") if isinstance(n, ast.FunctionDef)}
