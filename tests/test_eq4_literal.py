@@ -42,3 +42,18 @@ def test_a_clamp_filter_that_loses_accuracy_is_named_in_the_reason(tmp_path):
 def test_a_clamp_filter_that_agrees_leaves_the_reason_alone(tmp_path):
     row = _row(tmp_path, (55, 12))
     assert row["sensitivity"]["eq4_literal"]["flips"] is False and "eq4_literal" not in row["reason"]
+
+
+def test_equal_counts_are_no_flip_whatever_else_the_row_adjusts_over(tmp_path):
+    """Found in review: the row's tests are Holm-adjusted over both runs; the clamp reading over the runs step 13 ran
+    on. Identical hard and clamp counts on MNIST, with CIFAR-10's hard filter in the row too, must not read as a flip."""
+    t = Sheet(profiles.get("smoke"), tmp_path)
+    for d in ("mnist", "cifar10"):
+        edir = t.edir(d, t.ep[10])
+        edir.mkdir(parents=True)
+        _defence(edir / "defence.csv", 28, 14)
+    _defence(t.edir("mnist", t.ep[10]) / "clamp.csv", 28, 14)
+    e = t.edir("mnist", t.ep[10])
+    filtering.eq2_row(t, e, pd.read_csv(e / "defence.csv"), "")
+    r = t.rows[-1]["sensitivity"]["eq4_literal"]
+    assert r["flips"] is False and "where the hard filter" not in r["text"], r

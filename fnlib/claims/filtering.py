@@ -191,7 +191,7 @@ def eq2_row(t: Sheet, edir: Path, dfn: pd.DataFrame | None, bn_only: str) -> Non
         parts.append(f"{run_name(run)} {'eq 2 as written' if test == 'literal' else 'BatchNorm recomputed on both'}: "
                      f"{pair.acc_old:.2f} → {pair.acc_new:.2f} % (McNemar +{pair.only_new}/−{pair.only_old}, "
                      f"n = {pair.n:,}): {tests[(run, test)].value}")
-    readings = {"eq4_literal": eq4_literal(t, runs, tests)}
+    readings = {"eq4_literal": eq4_literal(t, runs)}
     reason = eq2_reason(pairs, tests, verdict, ref) + sensitivity.flip_reason(readings)
     landed = sorted({run for (run, _), p in pairs.items() if p is not None})
     t.row("filter_improves_robustness", gain, f"{'; '.join(run_name(r) for r in landed) or '—'} @{t.ep[10]}",
@@ -209,31 +209,33 @@ def eq2_row(t: Sheet, edir: Path, dfn: pd.DataFrame | None, bn_only: str) -> Non
     t.numbers["filter_gain_by_run"] = numbers
 
 
-def eq4_literal(t: Sheet, runs: list, tests: dict) -> dict:
+def eq4_literal(t: Sheet, runs: list) -> dict:
     """Test (a) of the eq 2 row on the filter with eq 4 read literally (step 13's ``clamp.csv``; rule
-    ``eq4_literal``), Holm-adjusted over the runs where it ran; it flips where a run's verdict differs from test
-    (a) of the hard filter on that run. Pending where step 13 has run nowhere."""
-    pairs = {}
+    ``eq4_literal``), Holm-adjusted over the runs where it ran. It flips where a run's verdict differs from test (a)
+    of the hard filter on the same runs, adjusted the same way (the row's own tests are adjusted over every run and
+    the BatchNorm control too, so equal counts could otherwise read as a flip). Pending where step 13 has run
+    nowhere."""
+    pairs, hard_pairs = {}, {}
     for d, a in runs:
         e = t.edir(d, t.ep[10], a)
         pair = literal_pair(read_csv(e / "clamp.csv"), e, 0.015)
         if pair is not None:
             pairs[(f"{d}/{a}", "clamp")] = pair
+            hard_pairs[(f"{d}/{a}", "literal")] = literal_pair(read_csv(e / "defence.csv"), e, 0.015)
     if not pairs:
         return sensitivity.pending("eq4_literal", "eq 4 read literally (clamp): pending (step 13 has not run on the "
                                                   "filter's checkpoints)")
-    clamp = eq2_tests(pairs)
-    differ = [run for (run, _), v in clamp.items() if tests.get((run, "literal")) not in (None, Verdict.PENDING)
-              and v is not tests[(run, "literal")]]
+    clamp, hard = eq2_tests(pairs), eq2_tests(hard_pairs)
+    differ = [run for (run, _), v in clamp.items() if hard[(run, "literal")] is not Verdict.PENDING
+              and v is not hard[(run, "literal")]]
     text = "; ".join(f"{run_name(run)}: {p.acc_old:.2f} → {p.acc_new:.2f} % (McNemar +{p.only_new}/−{p.only_old}, "
                      f"n = {p.n:,}): {clamp[(run, k)].value}" + (f", where the hard filter's test (a) is "
-                                                                 f"{tests[(run, 'literal')].value}" if run in differ else "")
+                                                                 f"{hard[(run, 'literal')].value}" if run in differ else "")
                      for (run, k), p in pairs.items())
-    v = eq2_verdict(clamp)
-    return sensitivity.reading("eq4_literal", "eq 4 read literally (clamp), FGSM at ε = 0.015: " + text, verdict=v,
-                               flips=bool(differ)) | ({"clause": "with eq 4 read literally (clamp), test (a) judges "
-                                                      + ", ".join(f"{run_name(r)} {clamp[(r, 'clamp')].value}"
-                                                                  for r in differ)} if differ else {})
+    return sensitivity.reading("eq4_literal", "eq 4 read literally (clamp), FGSM at ε = 0.015: " + text,
+                               verdict=eq2_verdict(clamp), flips=bool(differ)) | (
+        {"clause": "with eq 4 read literally (clamp), test (a) judges "
+                   + ", ".join(f"{run_name(r)} {clamp[(r, 'clamp')].value}" for r in differ)} if differ else {})
 
 
 def eq2_reason(pairs: dict, tests: dict, verdict, ref: str) -> str:

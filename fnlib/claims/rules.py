@@ -142,8 +142,8 @@ RULES = _rules(
          "checkpoint, S and S' (σ_noise searched again on validation images). The eq 2 row applies its test (a) to "
          "it on every run where step 13 ran: the one-sided exact McNemar test of the filtered model against the "
          "original under FGSM at ε = 0.015 on all test images, Holm-adjusted over those runs. It stands beside the "
-         "verdict and changes none; where it judges a run otherwise than test (a) of the hard filter does, the row's "
-         "reason says so."),
+         "verdict and changes none; where it judges a run otherwise than test (a) of the hard filter does on the same "
+         "runs, adjusted the same way, the row's reason says so."),
     Rule("beyond_gain", 1, "Tests beyond the paper",
          "The filtered model against its baseline under the same attack (the original; for the filter with "
          "recomputed BatchNorm statistics, the original with recomputed statistics): one-sided exact McNemar, "
