@@ -268,9 +268,6 @@ def _truth(text: str) -> bool:
     return words[text.lower()]
 
 
-_truth.__name__ = "true or false"
-
-
 def parse_settings(items) -> dict:
     """``["test_limit=200", "epochs=1,2"]`` -> typed overrides, checked against :data:`FIELDS`."""
     out = {}
@@ -293,7 +290,8 @@ def parse_settings(items) -> dict:
             else:
                 value = kind(text)
         except ValueError:
-            what = f"comma-separated list of {kind.__name__}" if spec.many else kind.__name__
+            what = "true or false" if spec.kind is bool else \
+                f"comma-separated list of {kind.__name__}" if spec.many else kind.__name__
             raise ValueError(f"--set {name}: {text!r} is not a {what}") from None
         check_value(name, value)
         out[name] = value

@@ -275,7 +275,7 @@ def rank_val(progress=True, **kw):
                                          layer=s.p.layer, drop=r.drop),
                             base_accuracy=r.base_accuracy, mean=r.mean, fragile=r.fragile, null=r.null,
                             fraction_fragile=len(r.fragile) / len(r.accuracies), fragile_test=sorted(fragile_test),
-                            **agreement(tested, r.accuracies)), s.edir / "rank_val.json")
+                            **agreement(meta["fragile"], r.fragile, tested, r.accuracies)), s.edir / "rank_val.json")
     return r
 
 

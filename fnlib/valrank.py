@@ -10,19 +10,17 @@ from __future__ import annotations
 from scipy import stats as sps
 
 
-def agreement(test_accuracies: list[float], val_accuracies: list[float]) -> dict:
-    """How the split on validation images agrees with the one on test images: both split at their own mean.
+def agreement(test_fragile, val_fragile, test_accuracies: list[float], val_accuracies: list[float]) -> dict:
+    """How the split on validation images agrees with step 2's on test images, each as its step made it (the
+    ranking's own fragile set, split at its mean: :class:`fnlib.kernels.Ranking`).
 
     ``overlap`` kernels fragile in both, ``jaccard`` = overlap / kernels fragile in either, ``moved`` the kernels
     on different sides, and ``spearman`` the rank correlation of the two lists of drop accuracies."""
     if len(test_accuracies) != len(val_accuracies) or not test_accuracies:
         raise ValueError(f"the two rankings cover {len(test_accuracies)} and {len(val_accuracies)} kernels; "
                          "rank the same layer of the same checkpoint on both image sets")
-    side = lambda acc: [a < sum(acc) / len(acc) for a in acc]          # noqa: E731  (Sec 3.3: below the mean)
-    t, v = side(test_accuracies), side(val_accuracies)
-    both = sum(a and b for a, b in zip(t, v))
-    either = sum(a or b for a, b in zip(t, v))
+    t, v = set(test_fragile), set(val_fragile)
     rho = sps.spearmanr(test_accuracies, val_accuracies).statistic if len(set(test_accuracies)) > 1 \
         and len(set(val_accuracies)) > 1 else float("nan")
-    return {"overlap": both, "jaccard": both / either if either else float("nan"),
-            "moved": [k for k, (a, b) in enumerate(zip(t, v)) if a != b], "spearman": float(rho)}
+    return {"overlap": len(t & v), "jaccard": len(t & v) / len(t | v) if t | v else float("nan"),
+            "moved": sorted(t ^ v), "spearman": float(rho)}

@@ -57,3 +57,71 @@ def test_equal_counts_are_no_flip_whatever_else_the_row_adjusts_over(tmp_path):
     filtering.eq2_row(t, e, pd.read_csv(e / "defence.csv"), "")
     r = t.rows[-1]["sensitivity"]["eq4_literal"]
     assert r["flips"] is False and "where the hard filter" not in r["text"], r
+
+
+# ---- step 13's wrapper: step 4 unchanged in a scratch work root ------------------------------------------------
+import json  # noqa: E402
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from fnlib import results, steps  # noqa: E402
+
+RUN = dict(profile="smoke", dataset="mnist", arch="resnet18", epoch=1)
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """A work root holding a (fake) checkpoint, step 2's meta.json and step 4's defence files of RUN."""
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    s = steps.Step(**RUN)
+    ckpt = results.checkpoint(s.profile, s.dataset, s.arch, s.ckpt_dir().name, s.epoch)
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"marker": 13}, ckpt)
+    s.edir.mkdir(parents=True)
+    (s.edir / "meta.json").write_text(json.dumps({"fragile": [0], "null": [1]}))
+    (s.edir / "defence.csv").write_text("hard\n")
+    (s.edir / "defence.json").write_text('{"mode": "hard"}')
+    return s, ckpt
+
+
+def fake_defence(seen: dict, fail: bool = False):
+    """Step 4 as the wrapper sees it: records where it ran and what it was given, writes its two files there."""
+    def run(progress=True, **kw):
+        t = steps.Step(**kw)
+        link = results.checkpoint(t.profile, t.dataset, t.arch, t.ckpt_dir().name, t.epoch)
+        seen.update(root=os.environ["FNLIB_WORKDIR"], mode=kw["filter_mode"], ckpt=torch.load(link)["marker"],
+                    meta=json.loads((t.edir / "meta.json").read_text()), link=link)
+        (t.edir / "defence.csv").write_text("clamp rows\n")
+        (t.edir / "defence.json").write_text('{"mode": "clamp"}')
+        if fail:
+            raise RuntimeError("planted")
+        return "report", "rows"
+    return run
+
+
+def test_step_13_runs_step_4_in_clamp_mode_beside_the_real_results(work, monkeypatch, tmp_path):
+    s, ckpt = work
+    seen = {}
+    monkeypatch.setattr(steps, "defence", fake_defence(seen))
+    assert steps.clamp(progress=False, **RUN) == ("report", "rows")
+    assert seen["mode"] == "clamp" and seen["ckpt"] == 13 and seen["meta"] == {"fragile": [0], "null": [1]}
+    assert seen["root"] != str(tmp_path) and not os.path.exists(seen["root"])        # a scratch root, removed
+    assert os.environ["FNLIB_WORKDIR"] == str(tmp_path)                               # restored
+    assert (s.edir / "clamp.csv").read_text() == "clamp rows\n" and json.loads((s.edir / "clamp.json").read_text()) \
+        == {"mode": "clamp"}
+    assert (s.edir / "defence.csv").read_text() == "hard\n" and ckpt.exists()         # step 4's own files untouched
+
+
+def test_step_13_restores_the_work_root_when_step_4_fails(work, monkeypatch, tmp_path):
+    s, _ = work
+    monkeypatch.setattr(steps, "defence", fake_defence({}, fail=True))
+    with pytest.raises(RuntimeError, match="planted"):
+        steps.clamp(progress=False, **RUN)
+    assert os.environ["FNLIB_WORKDIR"] == str(tmp_path) and not (s.edir / "clamp.csv").exists()
+
+
+def test_step_13_without_the_switch_names_the_fix(work):
+    with pytest.raises(ValueError, match="eq4_literal True"):
+        steps.clamp(progress=False, **dict(RUN, profile="quick"))

@@ -19,7 +19,8 @@ def test_the_matched_epsilon_is_eps_over_the_mean_sigma_on_the_grid():
 def test_no_grid_value_near_enough_gives_none_and_says_why():
     assert matched.matched("mnist", 0.34, profiles.LINEAR["mnist"]) is None                      # 1.10; grid ends 0.4
     assert matched.matched("cifar10", 0.015, profiles.LOG) is None                               # 0.060 vs 0.046, 0.1
-    assert "within 5 % of ε/σ̄ = 1.104" in matched.describe("mnist", 0.34, profiles.LINEAR["mnist"])
+    assert "within 5 % of ε/σ̄ = 1.104" in matched.find("mnist", 0.34, profiles.LINEAR["mnist"])[1]
+    assert matched.find("mnist", 0.34, [])[0] is None                                            # no grid: no crash
     assert matched.matched("mnist", 0.01, [0.0, 0.0340]) is not None                            # 0.0325: 4.7 % off
     assert matched.matched("mnist", 0.01, [0.0, 0.0342]) is None                                # 5.4 % off
 

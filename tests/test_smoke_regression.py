@@ -91,7 +91,9 @@ def compare(ours: pd.DataFrame, ref: pd.DataFrame, keys: list[str], name: str) -
 
 FILES = [("train.csv", ["epoch"]), ("e{e}/kernel_drop.csv", ["kernel"]), ("e{e}/attack.csv", ["space", "epsilon"]),
          ("e{e}/targeting.csv", ["space", "epsilon", "n", "layer"]), ("e1/defence.csv", ["model", "epsilon", "n"]),
-         ("e{e}/controls.csv", ["control", "epsilon", "n", "layer", "space"])]
+         ("e{e}/controls.csv", ["control", "epsilon", "n", "layer", "space"]),
+         ("e{e}/kernel_drop_val.csv", ["kernel"]), ("e{e}/targeting_val.csv", ["space", "epsilon", "n", "layer"]),
+         ("e1/clamp.csv", ["model", "epsilon", "n"])]
 
 
 @pytest.mark.parametrize("dataset,arch", RUNS)

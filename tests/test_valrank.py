@@ -3,41 +3,44 @@ import math
 
 import pytest
 
-from fnlib import valrank
+from fnlib import kernels, valrank
+
+
+def split(acc):
+    """Sec 3.3's split, as the steps make it."""
+    return kernels.Ranking(list(acc), 100.0, "weights").fragile
+
+
+def agree(test, val):
+    return valrank.agreement(split(test), split(val), test, val)
 
 
 def test_the_same_accuracies_agree_fully():
     acc = [90.0, 95.0, 80.0, 99.0, 97.0]
-    a = valrank.agreement(acc, acc)
-    assert a == {"overlap": 2, "jaccard": 1.0, "moved": [], "spearman": pytest.approx(1.0)}
+    assert agree(acc, acc) == {"overlap": 2, "jaccard": 1.0, "moved": [], "spearman": pytest.approx(1.0)}
 
 
 def test_a_reversed_ranking_shares_no_fragile_kernel():
-    a = valrank.agreement([1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0])
+    a = agree([1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0])
     assert a["overlap"] == 0 and a["jaccard"] == 0.0 and a["moved"] == [0, 1, 2, 3]
     assert a["spearman"] == pytest.approx(-1.0)
 
 
-def test_each_list_is_split_at_its_own_mean():
-    """Val accuracies all 10 points lower: the same order, so the same split, though every value differs."""
-    test = [70.0, 80.0, 90.0, 95.0]
-    a = valrank.agreement(test, [t - 10 for t in test])
-    assert a["overlap"] == 2 and a["moved"] == []
-
-
-def test_a_kernel_exactly_at_the_mean_is_null():
-    a = valrank.agreement([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])      # kernel 1 at the mean: not fragile
-    assert a["overlap"] == 1 and a["jaccard"] == 1.0
+def test_the_sets_are_the_steps_own_not_recomputed_from_the_accuracies():
+    """Found in review: kernel_drop.csv keeps 6 significant digits, so a kernel at the mean could change side if the
+    split were redone from it; the agreement takes each step's own fragile set."""
+    a = valrank.agreement([0, 1], [0, 2], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert a["overlap"] == 1 and a["moved"] == [1, 2] and a["jaccard"] == pytest.approx(1 / 3)
 
 
 def test_no_fragile_kernel_on_either_side_gives_nan_not_an_error():
-    a = valrank.agreement([5.0, 5.0], [5.0, 5.0])
+    a = agree([5.0, 5.0], [5.0, 5.0])
     assert a["overlap"] == 0 and math.isnan(a["jaccard"]) and math.isnan(a["spearman"])
 
 
 def test_rankings_of_different_layers_are_refused():
     with pytest.raises(ValueError, match="same layer"):
-        valrank.agreement([1.0, 2.0], [1.0, 2.0, 3.0])
+        valrank.agreement([0], [0], [1.0, 2.0], [1.0, 2.0, 3.0])
 
 
 # ---- the claims rows that read step 12 (rule val_ranking) ---------------------------------------------------
@@ -68,7 +71,7 @@ def test_the_fragile_share_row_says_when_validation_ranking_flips_its_verdict(tm
     t = _sheet(tmp_path, test_fragile=24, val_fragile=10)        # 37.5 % vs 15.6 %; the paper: 37 ± 5
     fragile.fraction_fragile(t, "mnist", 10)
     row = t.rows[-1]
-    val = row["sensitivity"]["validation_ranking"]
+    val = row["sensitivity"]["val_ranking"]
     assert row["verdict"] == "reproduced" and val["verdict"] == "not reproduced" and val["flips"] is True
     assert val["ours"] == 15.62 and "not reproduced with S ranked on validation images (rule val_ranking)" in row["reason"]
     assert {"id": "val_ranking", "version": 1} in row["rules"]
@@ -78,13 +81,13 @@ def test_an_agreeing_validation_ranking_leaves_the_reason_alone(tmp_path):
     t = _sheet(tmp_path, test_fragile=24, val_fragile=23)
     fragile.fraction_fragile(t, "mnist", 10)
     row = t.rows[-1]
-    assert row["sensitivity"]["validation_ranking"]["flips"] is False and "val_ranking" not in row["reason"]
+    assert row["sensitivity"]["val_ranking"]["flips"] is False and "val_ranking" not in row["reason"]
 
 
 def test_without_step_12_the_reading_is_pending(tmp_path):
     t = _sheet(tmp_path, test_fragile=24, val_fragile=None)
     fragile.fraction_fragile(t, "mnist", 10)
-    val = t.rows[-1]["sensitivity"]["validation_ranking"]
+    val = t.rows[-1]["sensitivity"]["val_ranking"]
     assert val["status"] == "pending" and val["verdict"] is None and val["flips"] is None
 
 
@@ -100,9 +103,9 @@ def test_the_attacking_s_row_judges_the_validation_ranked_share_in_both_spaces(t
     _targeting(edir / "targeting_val.csv", 890, 400)        # validation-ranked: normalized space far off
     algorithm1.attacking_s(t, "mnist", 10)
     row = t.rows[-1]
-    val = row["sensitivity"]["validation_ranking"]
+    val = row["sensitivity"]["val_ranking"]
     assert row["verdict"] == "reproduced" and val["verdict"] == "inconclusive" and val["ours"] == 89.0
     assert "inconclusive with S ranked on validation images" in row["reason"]
     _targeting(edir / "targeting_val.csv", 100, 100)
     algorithm1.attacking_s(t, "mnist", 10)
-    assert t.rows[-1]["sensitivity"]["validation_ranking"]["verdict"] == "not reproduced"
+    assert t.rows[-1]["sensitivity"]["val_ranking"]["verdict"] == "not reproduced"

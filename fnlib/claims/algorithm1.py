@@ -23,17 +23,14 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     share, cnt, n = (value_at(tgt, 0.015, c, space="pixel") for c in ("percent", "fragile_count", "n"))
     ci = number_interval(cnt, int(n)) if n else None
     paper = t.pv[f"{dataset}_attacking_S_e{e}"]["value"]
-    per, per_v1, parts = {}, {}, []
-    for space in SPACES:
-        sh, k, m = (value_at(tgt, 0.015, c, space=space) for c in ("percent", "fragile_count", "n"))
-        if sh is None:
-            continue
-        c = number_interval(k, int(m)) if m else None
-        per[space] = number_verdict(paper, sh, *(c or (None, None)), margin=TARGETING_MARGIN)
-        per_v1[space] = number_v1(paper, k, int(m), TARGETING_MARGIN) if m else per[space]
+    judged = by_space(tgt, paper)
+    per = {space: j[4] for space, j in judged.items()}
+    per_v1, parts = {}, []
+    for space, (sh, k, m, c, v) in judged.items():
+        per_v1[space] = number_v1(paper, k, int(m), TARGETING_MARGIN) if m else v
         g = tgt[(tgt["space"] == space) & (tgt["epsilon"] > 0)]["percent"]
         parts.append(f"{space} space {pct(sh)} %" + (f" {fmt_ci(*c)}" if c else "")
-                     + f": {Verdict.of(per[space]).value}; over the whole grid (ε > 0) {pct(g.min())}"
+                     + f": {Verdict.of(v).value}; over the whole grid (ε > 0) {pct(g.min())}"
                      + (f"–{pct(g.max())}" if g.max() > g.min() else "") + " %")
     verdict, why = across_spaces(per) if per else (PENDING, "")
     ctrl = alg1_controls.read(t.edir(dataset, t.ep[e]))
@@ -48,7 +45,7 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
                    if ctrl.follows_norms else
                    f"; not kernel size alone: a random sign gives {pct(ctrl.share['random_sign'])} %, the largest-norm "
                    f"kernels {pct(ctrl.share['norm_sets'])} %")
-    readings = {"validation_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict)} if per else {}
+    readings = {"val_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict)} if per else {}
     if len(per) > 1:
         readings["eps_matched"] = matched_number(tgt, dataset, 0.015, "percent", per, paper, TARGETING_MARGIN, verdict,
                                                  lambda a: (a * n / 100, int(n)) if n else None)
@@ -66,6 +63,19 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
              "interval: pixel space" + "".join(f"; {x}" for x in parts) + why)
 
 
+def by_space(tgt, paper: float, eps: float = 0.015) -> dict:
+    """``{space: (share, count, n, interval, verdict)}`` of a ``targeting.csv``-like table at ``eps``: each ε space
+    the table holds, judged by rule number against the paper's value ± the margin."""
+    out = {}
+    for space in SPACES:
+        sh, k, m = (value_at(tgt, eps, c, space=space) for c in ("percent", "fragile_count", "n"))
+        if sh is None:
+            continue
+        c = number_interval(k, int(m)) if m else None
+        out[space] = (sh, k, m, c, number_verdict(paper, sh, *(c or (None, None)), margin=TARGETING_MARGIN))
+    return out
+
+
 def val_ranked(edir, paper: float, verdict) -> dict:
     """The share attacking S at ε = 0.015 with S and S' ranked on validation images and scored on the test set
     (step 12, rule ``val_ranking``), judged by the row's rule in both ε spaces; pending where step 12 has not run."""
@@ -76,15 +86,9 @@ def val_ranked(edir, paper: float, verdict) -> dict:
     if tgt["percent"].isna().all():
         return sensitivity.reading("val_ranking", "with S ranked on validation images: S or S' is empty (every drop "
                                                   "accuracy equal there), so Algorithm 1 is undefined")
-    per, parts = {}, []
-    for space in SPACES:
-        sh, k, m = (value_at(tgt, 0.015, c, space=space) for c in ("percent", "fragile_count", "n"))
-        if sh is None:
-            continue
-        c = number_interval(k, int(m))
-        per[space] = number_verdict(paper, sh, *c, margin=TARGETING_MARGIN)
-        parts.append(f"{space} {pct(sh)} % {fmt_ci(*c)}")
-    v, why = across_spaces(per) if per else (PENDING, "")
+    judged = by_space(tgt, paper)
+    parts = [f"{space} {pct(sh)} %" + (f" {fmt_ci(*c)}" if c else "") for space, (sh, _, _, c, _) in judged.items()]
+    v, why = across_spaces({space: j[4] for space, j in judged.items()}) if judged else (PENDING, "")
     return sensitivity.reading("val_ranking", "with S ranked on validation images: " + ", ".join(parts)
                                + f", {Verdict.of(v).value}{why}", verdict=v,
                                ours=value_at(tgt, 0.015, "percent", space="pixel"), row_verdict=verdict)

@@ -111,8 +111,7 @@ def matched_number(df, dataset: str, eps: float, column: str, per: dict, paper: 
                    counts) -> dict:
     """A number row's reading with the ε spaces matched in pixel step size (rule ``eps_matched``): pixel space at
     ε as judged, normalized space at the grid's ε′ nearest ε/σ̄; ``counts(value)`` gives (k, n) for its interval."""
-    grid = sorted(set(df[df["space"] == "normalized"]["epsilon"]))
-    em, where = matched.matched(dataset, eps, grid), matched.describe(dataset, eps, grid)
+    em, where = matched.find(dataset, eps, set(df[df["space"] == "normalized"]["epsilon"]))
     if em is None:
         return sensitivity.unavailable("eps_matched", where)
     a = value_at(df, em, column, space="normalized")
@@ -189,8 +188,8 @@ def accuracy_grows(t: Sheet) -> None:
     verdict = UNTESTABLE if len(epochs) < 2 else verdict if len(have) >= 2 else PENDING
     readings = {}
     if len(per_space) > 1 and len(have) >= 2:      # rule eps_matched: normalized space at the grid's ε′ ≈ 0.01/σ̄
-        grid = sorted(set(att[have[0]][att[have[0]]["space"] == "normalized"]["epsilon"]))
-        em, where = matched.matched("cifar10", 0.01, grid), matched.describe("cifar10", 0.01, grid)
+        em, where = matched.find("cifar10", 0.01, set.intersection(      # an ε′ every landed checkpoint holds
+            *(set(att[e][att[e]["space"] == "normalized"]["epsilon"]) for e in have)))
         if em is None:
             readings["eps_matched"] = sensitivity.unavailable("eps_matched", where)
         else:

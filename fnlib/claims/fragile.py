@@ -70,9 +70,9 @@ def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
         "redrawn over the test images: pending (step 11 has not run on this checkpoint)" if meta else ""
     readings = {}
     if meta:
-        readings["test_images"] = sensitivity.reading("fragile_share", sens, flips=split_flips(split, paper, v)) \
+        readings["test_images"] = sensitivity.reading("fragile_share", sens, flip_percent=split_flips(split, paper, v)) \
             if split else sensitivity.pending("fragile_share", sens)
-        readings["validation_ranking"] = val_share(edir, paper, v)
+        readings["val_ranking"] = val_share(edir, paper, v)
     t.row(f"{dataset}_fraction_fragile_e{e}", frac, model, f"± {FRAGILE_MARGIN:g} points, point value", v,
         note=f"{len(meta['fragile'])} of 64 kernels" if meta else "",
         rules=("fragile_share", "val_ranking"), runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]] if meta else [],

@@ -29,13 +29,14 @@ def matched(dataset: str, eps: float, grid) -> float | None:
     return best if best is not None and abs(best / target - 1) <= TOLERANCE else None
 
 
-def describe(dataset: str, eps: float, grid) -> str:
-    """'normalized ε′ = 0.04 (pixel steps 0.0099–0.0105)', or why there is none on the grid."""
-    e = matched(dataset, eps, grid)
-    target = eps / sigma(dataset)
+def find(dataset: str, eps: float, grid) -> tuple[float | None, str]:
+    """:func:`matched` and the reading in words: 'normalized ε′ = 0.04, a pixel step of 0.00974–0.0105 against
+    pixel space's 0.01', or why the grid holds none."""
+    grid = [float(g) for g in grid]
+    e, target = matched(dataset, eps, grid), eps / sigma(dataset)
     if e is None:
-        return (f"no normalized-space ε on the grid lies within {100 * TOLERANCE:g} % of ε/σ̄ = {target:.4g} "
-                f"(the grid runs to {max(grid):g})")
+        return None, (f"no normalized-space ε on the grid lies within {100 * TOLERANCE:g} % of ε/σ̄ = {target:.4g}"
+                      + (f" (the grid runs to {max(grid):g})" if grid else " (the results hold no normalized-space grid)"))
     steps = [e * s for s in sigmas(dataset)]
     size = f"{steps[0]:.3g}" if len(steps) == 1 else f"{min(steps):.3g}–{max(steps):.3g}"
-    return f"normalized ε′ = {e:g}, a pixel step of {size} against pixel space's {eps:g}"
+    return e, f"normalized ε′ = {e:g}, a pixel step of {size} against pixel space's {eps:g}"

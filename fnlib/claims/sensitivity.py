@@ -12,15 +12,17 @@ from .verdict import Verdict
 
 
 def reading(rule: str, text: str, verdict=None, ours: float | None = None, row_verdict=None,
-            flips: float | None = None) -> dict:
-    """One measured reading. ``flips``: for a reading over many resamples, the percentage of them that give
-    another verdict (then ``verdict`` may be None); otherwise whether ``verdict`` differs from ``row_verdict``."""
+            flips: bool | None = None, flip_percent: float | None = None) -> dict:
+    """One measured reading. ``flips``: whether it judges otherwise than the row (default: whether ``verdict``
+    differs from ``row_verdict``, both decided). A reading over many resamples has no one verdict: it gives
+    ``flip_percent``, the percentage of resamples whose verdict differs, and ``flips`` stays None."""
     v = None if verdict is None else Verdict.of(verdict)
-    if flips is None:
+    if flips is None and flip_percent is None:
         flips = v is not None and row_verdict is not None and v.decided and Verdict.of(row_verdict).decided \
             and v is not Verdict.of(row_verdict)
-    return {"rule": rule, "status": "measured", "verdict": None if v is None else v.value,
-            "ours": None if ours is None else round(float(ours), 2), "flips": flips, "text": text}
+    out = {"rule": rule, "status": "measured", "verdict": None if v is None else v.value,
+           "ours": None if ours is None else round(float(ours), 2), "flips": flips, "text": text}
+    return out if flip_percent is None else out | {"flip_percent": round(float(flip_percent), 2)}
 
 
 def pending(rule: str, text: str) -> dict:
@@ -41,11 +43,11 @@ def flip_reason(readings: dict[str, dict]) -> str:
                    for name, r in readings.items() if r["flips"] is True and r["verdict"])
 
 
-LABELS = {"validation_ranking": "with S ranked on validation images",
+LABELS = {"val_ranking": "with S ranked on validation images",
           "eps_matched": "with the ε spaces matched in pixel step size",
           "eq4_literal": "with eq 4 read literally (clamp)",
           "test_images": "over bootstrap resamples of the test images"}
-TITLES = {"validation_ranking": "S ranked on validation images (step 12)",
+TITLES = {"val_ranking": "S ranked on validation images (step 12)",
           "eps_matched": "the ε spaces matched in pixel step size",
           "eq4_literal": "eq 4 read literally (step 13)",
           "test_images": "the split redrawn over the test images (step 11)"}
