@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     r.add_argument("--step", action="append", help="run only this step (repeatable): "
                                                     + ", ".join(STEP_NOTEBOOKS))
     r.add_argument("--only", help="restrict to one run, e.g. mnist/resnet18, or a data set or an arch")
+    r.add_argument("--epoch", action="append", type=int, help="restrict to this checkpoint epoch (repeatable): "
+                                                              "its analyses, and training up to it")
     r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="change one profile setting, e.g. --set test_limit=200 --set epochs=1,2 "
                         "(see python -m fnlib profiles); only the steps that read it re-run")
@@ -100,7 +102,7 @@ def main(argv=None) -> int:
                     return clients[-1]
                 try:
                     timings = run_on(connect, a.profile, force=a.force, only=a.only, step=a.step,
-                                     overrides=overrides, executor=a.executor)
+                                     overrides=overrides, executor=a.executor, epochs=a.epoch)
                 finally:
                     for c in clients:
                         cluster = getattr(c, "cluster", None)
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
                             cluster.close()
             else:
                 timings = run(a.profile, force=a.force, only=a.only, dry_run=a.dry_run, step=a.step,
-                              overrides=overrides)
+                              overrides=overrides, epochs=a.epoch)
             root = results.work_root()
             print(f"ran {len(timings)} notebooks in {sum(timings.values()):.0f} s" if timings else
                   "dry run: nothing executed" if a.dry_run else "nothing to run")

@@ -112,7 +112,7 @@ def resources(t: Task, p: profiles.Profile) -> dict | None:
 
 
 def run(connect, profile: str, force: bool = False, only: str | None = None, step: list[str] | None = None,
-        overrides: dict | None = None, log=print, executor: str = "dask") -> dict:
+        overrides: dict | None = None, log=print, executor: str = "dask", epochs: list[int] | None = None) -> dict:
     """Carry out the planner's actions on a Dask cluster; return ``{task: seconds}`` of what ran.
 
     ``connect``: a ``distributed.Client``, or a function that makes one (called only when there is work)."""
@@ -124,7 +124,7 @@ def run(connect, profile: str, force: bool = False, only: str | None = None, ste
     from .pipeline import _summarize, adopt, exclusive, failures, finish
     overrides = dict(overrides or {})
     p = profiles.get(profile, **overrides)
-    actions = decide(profile, overrides, only, step, force)
+    actions = decide(profile, overrides, only, step, force, epochs)
     refused = [a for a in actions if a.what == "refuse"]
     for a in refused:
         log(f"✗ {a.task.dataset}/{a.task.arch} {a.task.name} refused: {a.why}")

@@ -298,7 +298,8 @@ def exclusive(profile: str):
 
 
 def run(profile: str, force: bool = False, only: str | None = None, dry_run: bool = False, log=print,
-        step: list[str] | None = None, overrides: dict | None = None, stream: bool = True) -> dict:
+        step: list[str] | None = None, overrides: dict | None = None, stream: bool = True,
+        epochs: list[int] | None = None) -> dict:
     """Carry out :func:`fnlib.planner.decide`'s actions one task at a time (the local executor); rebuild
     ``results/<profile>/summary.json`` as results land. ``dry_run`` prints the actions and runs nothing.
 
@@ -308,7 +309,7 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
     overrides = dict(overrides or {})
     p = profiles.get(profile, **overrides)
     resolve_device(p.device)  # device 'cuda' fails here at once on a machine without a GPU
-    actions = decide(profile, overrides, only, step, force)
+    actions = decide(profile, overrides, only, step, force, epochs)
     tasks = [a.task for a in actions]
     todo = [a for a in actions if a.what == "run" or a.recheck]
     stale = [a.task for a in actions if a.what == "run"]

@@ -242,7 +242,10 @@ def remade_stages(tasks: list[Task], stale: list[Task]) -> list[Task]:
         added += new
 
 
-def select(tasks: list[Task], only: str | None, step: list[str] | None, p: profiles.Profile) -> list[Task]:
+def select(tasks: list[Task], only: str | None, step: list[str] | None, p: profiles.Profile,
+           epochs: list[int] | None = None) -> list[Task]:
+    """The tasks of ``only`` (a run, a data set or an arch), ``step`` and ``epochs`` (checkpoint epochs: the
+    analyses there and the training stages up to them; a run-level step of a run that has one of them)."""
     if only:
         tasks = [t for t in tasks if f"{t.dataset}/{t.arch}" == only or t.dataset == only or t.arch == only]
         if not tasks:
@@ -253,6 +256,12 @@ def select(tasks: list[Task], only: str | None, step: list[str] | None, p: profi
         if bad:
             raise ValueError(f"unknown step(s) {bad}; allowed: {', '.join(STEPS)}")
         tasks = [t for t in tasks if t.step in step]
+    if epochs:
+        bad = sorted(set(epochs) - set(p.epochs))
+        if bad:
+            raise ValueError(f"--epoch {bad} is not a checkpoint epoch of profile {p.name} (epochs "
+                             f"{', '.join(map(str, p.epochs))})")
+        tasks = [t for t in tasks if (t.epoch <= max(epochs) if t.step == "train" else t.epoch in epochs)]
     return tasks
 
 
@@ -276,11 +285,11 @@ def _why_stale(t: Task) -> str:
 
 
 def decide(profile: str, overrides: dict | None = None, only: str | None = None, step: list[str] | None = None,
-           force: bool = False) -> list[Action]:
+           force: bool = False, epochs: list[int] | None = None) -> list[Action]:
     """Every selected task's action, in run order (a step after those it reads). Writes nothing."""
     overrides = dict(overrides or {})
     p = profiles.get(profile, **overrides)
-    tasks = select(plan(profile, overrides), only, step, p)
+    tasks = select(plan(profile, overrides), only, step, p, epochs)
     stale = [t for t in tasks if force or not is_current(t)]
     kept = [] if force else keep(stale)
     stale = [t for t in stale if t not in kept]

@@ -42,13 +42,14 @@ def replay(profile: str, dataset: str, arch: str, until: int | None = None, log=
     xt, yt = s.load("test")
     seed_everything(s.p.seed)
     model = models.build(arch, dataset)
-    fit(model, x, y, xt, yt, checkpoints=s.p.epochs, recipe=s.recipe(), device=device, ckpt_dir=s.ckpt_dir(),
+    ckpt_dir = s.ckpt_dir()     # once: the identity is read from the code on disk, which may change during hours
+    fit(model, x, y, xt, yt, checkpoints=s.p.epochs, recipe=s.recipe(), device=device, ckpt_dir=ckpt_dir,
         ident=s.train_identity(), until=until, remake=s.remake(), log=log,
         meta={"arch": arch, "dataset": dataset, "profile": profile})
     outcome = {}
     ledger = results.read_json(ledger_path) if ledger_path.exists() else {}   # re-read: hours may have passed
     for e, want in recorded.items():
-        got = weights_digest(s.ckpt_dir() / f"e{e}.pt")
+        got = weights_digest(ckpt_dir / f"e{e}.pt")
         outcome[e] = {"recorded": want, "replayed": got, "match": want == got}
         log(f"{dataset}/{arch} e{e}: replayed weights {got}, recorded {want or 'none'}: "
             + ("the same, bit for bit" if want == got else "DIFFERENT: its analyses run again on the next fnlib run"

@@ -1,6 +1,8 @@
 """The planner decides every task's action and its reason from the files alone, and writes nothing."""
 import json
 
+import pytest
+
 from fnlib import pipeline, planner
 
 
@@ -92,3 +94,16 @@ def test_the_dry_run_prints_each_action_with_its_reason(tmp_path, monkeypatch):
     assert "would run [1/2] mnist/resnet18 01_train_e1: never ran here" in logs
     assert logs[-1] == "plan: keep 0, adopt 0, run 2, refuse 0"
     assert tree(tmp_path) == []
+
+
+def test_epoch_selects_a_checkpoints_analyses_and_the_training_up_to_it():
+    """--epoch 1 on the smoke profile: every analysis at e1 and the first training stage; nothing at e2."""
+    from fnlib import planner, profiles
+    p = profiles.get("smoke")
+    tasks = planner.select(planner.plan("smoke"), None, None, p, [1])
+    assert tasks and {t.epoch for t in tasks} == {1}
+    assert {t.step for t in tasks if t.step == "train"} == {"train"}
+    every = planner.select(planner.plan("smoke"), None, None, p)
+    assert {t.name for t in every if t.epoch == 1} == {t.name for t in tasks}
+    with pytest.raises(ValueError, match="not a checkpoint epoch of profile smoke"):
+        planner.select(planner.plan("smoke"), None, None, p, [3])
