@@ -66,11 +66,12 @@ def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
     paper = t.pv[f"{dataset}_fraction_fragile_e{e}"]["value"]
     v = number_verdict(paper, frac, margin=FRAGILE_MARGIN)
     split = results.read_json(edir / "split.json") if meta and (edir / "split.json").exists() else None
-    sens = split_sensitivity(split, paper, v) if split else \
+    flips = split_flips(split, paper, v) if split else None
+    sens = split_sensitivity(split, flips) if split else \
         "redrawn over the test images: pending (step 11 has not run on this checkpoint)" if meta else ""
     readings = {}
     if meta:
-        readings["test_images"] = sensitivity.reading("fragile_share", sens, flip_percent=split_flips(split, paper, v)) \
+        readings["test_images"] = sensitivity.reading("fragile_share", sens, flip_percent=flips) \
             if split else sensitivity.pending("fragile_share", sens)
         readings["val_ranking"] = val_share(edir, paper, v)
     t.row(f"{dataset}_fraction_fragile_e{e}", frac, model, f"± {FRAGILE_MARGIN:g} points, point value", v,
@@ -107,10 +108,9 @@ def split_flips(split: dict, paper: float, verdict) -> float:
     return 100 * (len(counts) - same) / len(counts)
 
 
-def split_sensitivity(split: dict, paper: float, verdict) -> str:
+def split_sensitivity(split: dict, flips: float) -> str:
     """The fragile share redrawn over bootstrap resamples of the test images (step 11, :mod:`fnlib.split`): its
     95 % range and how often the row's rule would give another verdict; beside the verdict, which it leaves."""
-    flips = split_flips(split, paper, verdict)
     return (f"over {len(split['counts']):,} bootstrap resamples of the test images the fragile count spans "
             f"[{split['count_low']:g}, {split['count_high']:g}] (95 %), and the verdict "
             + (f"flips in {flips:.1f} % of them" if flips else "never flips"))

@@ -27,12 +27,16 @@ def reading(rule: str, text: str, verdict=None, ours: float | None = None, row_v
 
 def pending(rule: str, text: str) -> dict:
     """A reading that needs data not landed yet (``text``: what brings them)."""
-    return {"rule": rule, "status": "pending", "verdict": None, "ours": None, "flips": None, "text": text}
+    return _without_data(rule, "pending", text)
 
 
 def unavailable(rule: str, text: str) -> dict:
     """A reading the results cannot give (``text``: why), e.g. a value the ε grid does not hold."""
-    return {"rule": rule, "status": "unavailable", "verdict": None, "ours": None, "flips": None, "text": text}
+    return _without_data(rule, "unavailable", text)
+
+
+def _without_data(rule: str, status: str, text: str) -> dict:
+    return {"rule": rule, "status": status, "verdict": None, "ours": None, "flips": None, "text": text}
 
 
 def flip_reason(readings: dict[str, dict]) -> str:
