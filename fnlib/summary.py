@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import lineage, profiles, results
 from .claims import algorithm1, complexity, fgsm, filtering, fragile
+from .claims.margins import Spread
 from .claims.sheet import Sheet
 # what the book and the tests read from here
 from .claims.evidence import fmt_ci, pct, value_at  # noqa: F401
@@ -35,13 +36,14 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
                                 f"python -m fnlib run --profile {profile}")
     from . import replicates             # seed replicates and schedules beside the main runs (paper-seed1, ...)
     table = replicates.seed_table(profile, root) if replicates.variants(profile) else None
-    t = sheet(p, root, replicate_table=table)
+    spread = Spread.of(table, p.cycle, replicates.replicated(profile)) if table is not None else None
+    t = sheet(p, root, replicate_table=table, spread=spread)
     provenance = _provenance(root)
     extra = ({"seeds": table, "schedules": replicates.schedule_table(profile, root, table=table)}
              if table is not None else {})
     if extra:                            # rules seeds and schedule: every row judged again on them
         from .claims import variants
-        variants.judge(t.rows, profile, root, lambda name, sub: sheet(profiles.get(name), sub).rows)
+        variants.judge(t.rows, profile, root, lambda name, sub: sheet(profiles.get(name), sub, spread=spread).rows)
     flag_mixed(t.rows, provenance)
     fill_seeds(t.rows, provenance)
     out = {"profile": profile, "description": p.description, "reference_arch": t.arch,
@@ -54,10 +56,13 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     return out
 
 
-def sheet(p: profiles.Profile, root: Path, replicate_table: list[dict] | None = None) -> Sheet:
+def sheet(p: profiles.Profile, root: Path, replicate_table: list[dict] | None = None,
+          spread: Spread | None = None) -> Sheet:
     """Every claims row of profile ``p`` from the results under ``root`` (nothing written); ``replicate_table``:
-    :func:`fnlib.replicates.seed_table`'s rows, when the caller has read them already."""
-    t = Sheet(p, root)
+    :func:`fnlib.replicates.seed_table`'s rows, when the caller has read them already; ``spread``: the main
+    profile's seed values that ground the number rows' margins (:mod:`fnlib.claims.margins`), the same on every
+    variant's rows."""
+    t = Sheet(p, root, spread=spread)
     if replicate_table is not None:
         t.seed_tables["replicates"] = replicate_table
     # the rows in the order of the book's claims table

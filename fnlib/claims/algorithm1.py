@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED
-from . import alg1_controls, sensitivity
+from . import alg1_controls, margins, sensitivity
 from .evidence import fmt_ci, pct, read_csv, value_at
 from .rules import all_up_so_far, earlier, number_interval, number_v1, number_verdict, pending_note
 from .sheet import Sheet
@@ -23,11 +23,14 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     share, cnt, n = (value_at(tgt, 0.015, c, space="pixel") for c in ("percent", "fragile_count", "n"))
     ci = number_interval(cnt, int(n)) if n else None
     paper = t.pv[f"{dataset}_attacking_S_e{e}"]["value"]
-    judged = by_space(tgt, paper)
+    margin = {space: t.margin(TARGETING_MARGIN, dataset, t.ep[e], "attacking_s", "0.015", space) for space in SPACES}
+    judged = by_space(tgt, paper, margin=margin)
+    margin = {space: margin[space] for space in judged}
+    m_text = margins.fmt(margin) or f"{TARGETING_MARGIN:g}"
     per = {space: j[4] for space, j in judged.items()}
     per_v1, parts = {}, []
     for space, (sh, k, m, c, v) in judged.items():
-        per_v1[space] = number_v1(paper, k, int(m), TARGETING_MARGIN) if m else v
+        per_v1[space] = number_v1(paper, k, int(m), margin[space]) if m else v
         g = tgt[(tgt["space"] == space) & (tgt["epsilon"] > 0)]["percent"]
         parts.append(f"{space} space {pct(sh)} %" + (f" {fmt_ci(*c)}" if c else "")
                      + f": {Verdict.of(v).value}; over the whole grid (ε > 0) {pct(g.min())}"
@@ -37,7 +40,7 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     control = None if ctrl is None else {
         "rule": {"id": "alg1_norm_control", "version": 1}, "follows_kernel_size": ctrl.follows_norms,
         "reading": ctrl.label(), "shares": {k: round(v, 2) for k, v in ctrl.share.items()}}
-    reason = number_reason(verdict, share, ci, paper, TARGETING_MARGIN, spaces=per,
+    reason = number_reason(verdict, share, ci, paper, m_text, spaces=per,
                            values=value_at(tgt, 0.015, "percent", space="normalized"))
     if ctrl is not None:
         reason += (f"; the count follows kernel size: the |S| largest-norm kernels win on "
@@ -45,15 +48,21 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
                    if ctrl.follows_norms else
                    f"; not kernel size alone: a random sign gives {pct(ctrl.share['random_sign'])} %, the largest-norm "
                    f"kernels {pct(ctrl.share['norm_sets'])} %")
-    readings = {"val_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict)} if per else {}
+    readings = {"val_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict, margin)} if per else {}
     if len(per) > 1:
-        readings["eps_matched"] = matched_number(tgt, dataset, 0.015, "percent", per, paper, TARGETING_MARGIN, verdict,
+        readings["eps_matched"] = matched_number(tgt, dataset, 0.015, "percent", per, paper,
+                                                 margin.get("normalized", TARGETING_MARGIN), verdict,
                                                  lambda a: (a * n / 100, int(n)) if n else None)
+    if per:
+        stated = {space: j[4] for space, j in by_space(tgt, paper).items()}
+        readings |= t.margin_reading(TARGETING_MARGIN, dataset, t.ep[e], "attacking_s", "0.015", list(per),
+                                     across_spaces(stated)[0], verdict)
     reason += sensitivity.flip_reason(readings)
     t.row(f"{dataset}_attacking_S_e{e}", share, model,
-        f"± {TARGETING_MARGIN:g} points; ε = 0.015; {space_rule(list(per))}", verdict,
+        f"± {m_text} points; ε = 0.015; {space_rule(list(per))}", verdict,
         ci=ci, n=None if n is None else int(n), rules=("number", "eps_spaces", "alg1_norm_control", "val_ranking")
-        + (("eps_matched",) if "eps_matched" in readings else ()),
+        + (("eps_matched",) if "eps_matched" in readings else ())
+        + (("seed_margin",) if "seed_margin" in readings else ()),
         sensitivity=readings,
         runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]], spaces=list(per), reason=reason,
         earlier=earlier_number_spaces(verdict, per, per_v1), control=control,
@@ -63,20 +72,22 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
              "interval: pixel space" + "".join(f"; {x}" for x in parts) + why)
 
 
-def by_space(tgt, paper: float, eps: float = 0.015) -> dict:
+def by_space(tgt, paper: float, eps: float = 0.015, margin: dict | None = None) -> dict:
     """``{space: (share, count, n, interval, verdict)}`` of a ``targeting.csv``-like table at ``eps``: each ε space
-    the table holds, judged by rule number against the paper's value ± the margin."""
+    the table holds, judged by rule number against the paper's value ± the margin (``margin``: per space; the stated
+    one where it gives none)."""
     out = {}
     for space in SPACES:
         sh, k, m = (value_at(tgt, eps, c, space=space) for c in ("percent", "fragile_count", "n"))
         if sh is None:
             continue
         c = number_interval(k, int(m)) if m else None
-        out[space] = (sh, k, m, c, number_verdict(paper, sh, *(c or (None, None)), margin=TARGETING_MARGIN))
+        out[space] = (sh, k, m, c, number_verdict(paper, sh, *(c or (None, None)),
+                                                  margin=(margin or {}).get(space, TARGETING_MARGIN)))
     return out
 
 
-def val_ranked(edir, paper: float, verdict) -> dict:
+def val_ranked(edir, paper: float, verdict, margin: dict | None = None) -> dict:
     """The share attacking S at ε = 0.015 with S and S' ranked on validation images and scored on the test set
     (step 12, rule ``val_ranking``), judged by the row's rule in both ε spaces; pending where step 12 has not run."""
     tgt = read_csv(edir / "targeting_val.csv")
@@ -86,7 +97,7 @@ def val_ranked(edir, paper: float, verdict) -> dict:
     if tgt["percent"].isna().all():
         return sensitivity.reading("val_ranking", "with S ranked on validation images: S or S' is empty (every drop "
                                                   "accuracy equal there), so Algorithm 1 is undefined")
-    judged = by_space(tgt, paper)
+    judged = by_space(tgt, paper, margin=margin)
     parts = [f"{space} {pct(sh)} %" + (f" {fmt_ci(*c)}" if c else "") for space, (sh, _, _, c, _) in judged.items()]
     v, why = across_spaces({space: j[4] for space, j in judged.items()}) if judged else (PENDING, "")
     return sensitivity.reading("val_ranking", "with S ranked on validation images: " + ", ".join(parts)

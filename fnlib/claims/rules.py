@@ -170,6 +170,18 @@ RULES = _rules(
          "if reproduced for every seed, not reproduced if not reproduced for every seed, inconclusive otherwise "
          "(its reason names the seeds that disagree). Seed 0's verdict stays beside it. Until then the row keeps "
          "seed 0's verdict and says how many seeds have landed."),
+    Rule("seed_margin", 1, "Margins grounded in the seed spread",
+         "Frozen on 2026-12-07, before any seed replicate at paper scale had landed. The paper reports one training "
+         "of its recipe and our seed 0 is another; two trainings of a recipe whose seed-to-seed standard deviation is "
+         "σ differ by √2·σ in standard deviation, so a difference up to 1.96·√2·σ is what two runs of the same "
+         "recipe show 95 % of the time. Once seeds 0, 1 and 2 of a number row's checkpoint have landed (profiles "
+         "paper-seed1 and paper-seed2), σ is estimated by the standard deviation s of the three seeds' values (each "
+         "ε space on its own, in points) and the row's margin becomes the larger of its stated margin (rule number, "
+         "rule fragile_share) and 1.96·√2·s. Every network the row is judged on, each seed and each schedule, and "
+         "its readings use that margin; rule seeds then combines the seeds. With three seeds s is itself uncertain, "
+         "which the rule accepts rather than widen further. The verdict with the stated margin alone stands beside "
+         "the row's; where it differs, the reason says so. A checkpoint the replicates do not train keeps its "
+         "stated margin."),
     Rule("schedule", 1, "Snapshot or own schedule",
          "Frozen on 2026-12-07, before any schedule result existed. The paper does not say whether its 10- and "
          "50-epoch models are snapshots of the 100-epoch run; the main rows read snapshots. The profiles "

@@ -50,8 +50,10 @@ def flip_reason(readings: dict[str, dict]) -> str:
 LABELS = {"val_ranking": "with S ranked on validation images",
           "eps_matched": "with the ε spaces matched in pixel step size",
           "eq4_literal": "with eq 4 read literally (clamp)",
-          "test_images": "over bootstrap resamples of the test images"}
+          "test_images": "over bootstrap resamples of the test images",
+          "seed_margin": "with the stated margin alone"}
 TITLES = {"val_ranking": "S ranked on validation images (step 12)",
           "eps_matched": "the ε spaces matched in pixel step size",
           "eq4_literal": "eq 4 read literally (step 13)",
-          "test_images": "the split redrawn over the test images (step 11)"}
+          "test_images": "the split redrawn over the test images (step 11)",
+          "seed_margin": "the margin grounded in the seed spread"}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from .. import profiles, results
-from . import evidence
+from . import evidence, margins
+from .margins import Spread
 from .rules import cite
 from .verdict import Verdict
 
@@ -104,9 +105,21 @@ class Sheet:
     arch: str = field(init=False)       # the arch standing in for the paper's ResNet-50 (:func:`reference`)
     ep: dict = field(init=False)        # the epochs standing in for the paper's 10/50/100
     seed_tables: dict = field(default_factory=dict, repr=False)     # read once per build (:func:`across_seeds`)
+    spread: Spread | None = None        # the seed replicates' values that ground the number rows' margins
 
     def __post_init__(self):
         self.arch, self.ep = reference(self.p)
+
+    def margin(self, stated: float, dataset: str, epoch: int, quantity: str, eps: str = "", space: str = "") -> float:
+        """The margin a number row applies at this checkpoint (rule ``seed_margin``, :mod:`.margins`)."""
+        return margins.applied(self.spread, stated, dataset, self.arch, epoch, quantity, eps, space)
+
+    def margin_reading(self, stated: float, dataset: str, epoch: int, quantity: str, eps: str, spaces,
+                       stated_verdict, row_verdict) -> dict:
+        """``{"seed_margin": reading}`` for a number row (empty for a profile without seed replicates)."""
+        r = margins.reading(self.spread, stated, dataset, self.arch, epoch, quantity, eps, spaces,
+                            Verdict.of(stated_verdict).value, row_verdict)
+        return {} if r is None else {"seed_margin": r}
 
     def edir(self, dataset: str, epoch: int, a: str | None = None) -> Path:
         """A checkpoint's results folder; the reference arch unless ``a`` names another."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import profiles
+from . import sensitivity
 from .verdict import Verdict
 
 SEEDS = (0, 1, 2)
@@ -46,6 +47,25 @@ def _seeds_text(verdicts: dict[int, str]) -> str:
     return "; ".join(f"{v} for seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}" for v, ss in by.items())
 
 
+def stated_over_seeds(r: dict, seed_rows: dict[int, dict], v: Verdict) -> None:
+    """A row judged over the seeds whose margin the seed spread grounds (rule ``seed_margin``): its reading becomes
+    the ``seeds`` verdict with the stated margin alone (each seed's own reading), beside the verdict over the seeds
+    with the grounded margin; where they differ, the reason says so."""
+    reading = (r.get("sensitivity") or {}).get("seed_margin")
+    if not reading or reading["status"] != "measured":
+        return
+    stated = {s: (x.get("sensitivity") or {}).get("seed_margin", {}).get("verdict") for s, x in seed_rows.items()}
+    if any(x is None for x in stated.values()):
+        return
+    vs = over_seeds(stated)
+    seed0_clause = sensitivity.flip_reason({"seed_margin": reading})     # seed 0's own reading, now superseded
+    r["reason"] = r["reason"].replace(seed0_clause, "") if seed0_clause else r["reason"]
+    reading.update(verdict=vs.value, flips=vs is not v,
+                   text=reading["text"] + f"; over seeds {', '.join(map(str, sorted(stated)))} with the stated "
+                                          f"margin alone: {vs.value}")
+    r["reason"] += sensitivity.flip_reason({"seed_margin": reading})
+
+
 def judge(rows: list[dict], profile: str, root: Path, rows_of: Callable[[str, Path], list[dict]]) -> None:
     """Add ``over_seeds`` / ``seed0_verdict`` and ``over_schedules`` to the main ``rows`` of ``profile`` (in place).
 
@@ -72,6 +92,7 @@ def judge(rows: list[dict], profile: str, root: Path, rows_of: Callable[[str, Pa
                 r["verdict"] = v.value
                 if v is not Verdict.of(r["seed0_verdict"]):
                     r["reason"] = f"{_seeds_text(verdicts)} (rule seeds); seed 0: {r['reason']}"
+                stated_over_seeds(r, {s: got[r["id"]] for s, got in seed_rows.items() if s in verdicts}, v)
         own = {c: got[r["id"]] for c, got in sched_rows.items()
                if r["id"] in got and (got[r["id"]].get("scope") or {}).get("epochs") == [c] == (r.get("scope") or {}).get("epochs")
                and (got[r["id"]].get("scope") or {}).get("runs") == (r.get("scope") or {}).get("runs")
