@@ -80,7 +80,7 @@ def reading(spread: Spread | None, stated: float, dataset: str, arch: str, epoch
     if any(grounded(v) is None for v in per.values()):
         have = min(len(v or {}) for v in per.values())
         return sensitivity.pending("seed_margin", f"margin grounded in the seed spread: pending ({have} of "
-                                                  f"{len(SEEDS)} seeds of {where} have landed)")
+                                                  f"{len(SEEDS)} seeds of {where} landed)")
     parts = [(f"{space} space " if space else "") + "seeds " + ", ".join(f"{v[s]:.2f}" for s in SEEDS)
              + f": s = {stdev(v[s] for s in SEEDS):.2f}, 1.96·√2·s = {grounded(v):g}" for space, v in per.items()]
     return sensitivity.reading("seed_margin", "; ".join(parts) + f"; margin applied: the larger of that and ± "
