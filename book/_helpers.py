@@ -365,7 +365,8 @@ def evidence_html(r: dict) -> str:
             f"{c} epochs: {x['verdict']}" + (f" (ours {x['ours']:g})" if x.get("ours") is not None else "")
             for c, x in r["over_schedules"].items())))
     for name, x in (r.get("sensitivity") or {}).items():      # the row's rule under other readings of its data
-        parts.append(f"<b>sensitivity, {html.escape(sensitivity.TITLES.get(name, name))}</b>: {html.escape(x['text'])}")
+        text = x["text"] + (f"; {x['over_seeds']}" if x.get("over_seeds") else "")     # seed_margin over the seeds
+        parts.append(f"<b>sensitivity, {html.escape(sensitivity.TITLES.get(name, name))}</b>: {html.escape(text)}")
     parts.append(f"<b>evidence</b>: {html.escape(str(r.get('evidence') or '—'))}")
     return '<details class="evidence"><summary>scope and evidence</summary>' + "<br>".join(parts) + "</details>"
 

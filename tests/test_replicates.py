@@ -88,16 +88,19 @@ def test_replicated_checkpoints_are_the_seed_profiles_runs():
     assert not any(a == "resnet101" for _, a, _ in got)
 
 
-@pytest.mark.parametrize("seed2_fragile", [21, 24])
+@pytest.mark.parametrize("seed2_fragile", [21, 24, 0])
 def test_rows_are_judged_over_three_seeds_once_they_land(tmp_path, seed2_fragile):
     """The committed paper results as seed 0 and, copied, as seeds 1 and 2 of the replicated checkpoints: every
-    row those decide keeps its verdict (three equal networks: no spread, the stated margins). A seed 2 with more
-    fragile kernels (seeds 0 and 1: 17 of 64) widens the fragile-share row's margin to 1.96·√2·s (rule
-    seed_margin): with 21 the margin is 10.0 points, seed 2 (32.8 %) is within it of the paper's 37 % and seeds 0
-    and 1 (26.6 %) are not, so the row is inconclusive over seeds, its reason naming the seed, seed 0's verdict
-    kept beside it; with 24 the margin is 17.5 points, every seed is within it and the row is reproduced over
-    seeds, while the stated ± 5 alone gives inconclusive, which the reading and the reason say."""
+    row those decide keeps its verdict (three equal networks: no spread, the stated margins). Seed 2 with another
+    fragile count (seeds 0 and 1: 17 of 64, 26.6 %, paper 37 %) grounds the fragile-share row's refuting margin in
+    1.96·√2·s (rule seed_margin): with 21 it is 10.0 points, seeds 0 and 1 lie beyond it (not reproduced), seed 2
+    (32.8 %) within ± 5 (reproduced), so the row is inconclusive over seeds, its reason naming the seed; with 24 it
+    is 17.5, seeds 0 and 1 become inconclusive, never reproduced; with 0 it is 42.5: every seed is inconclusive,
+    while the stated ± 5 alone refutes on every seed, which the reading and the reason say. With 0, seed 2's share
+    attacking S in pixel space is moved too (0 → 60 %): that space alone gets a wider margin."""
     import shutil
+
+    import pandas as pd
 
     from fnlib import summary
     from fnlib.results import PROJECT_ROOT
@@ -107,33 +110,56 @@ def test_rows_are_judged_over_three_seeds_once_they_land(tmp_path, seed2_fragile
         for run, epoch in (("mnist/resnet50", 10), ("cifar10/resnet50", 50)):
             shutil.copytree(src / run / f"e{epoch}", root / seed / run / f"e{epoch}",
                             ignore=shutil.ignore_patterns("defence*", "robustness*"))
-    meta = root / "seed2" / "mnist" / "resnet50" / "e10" / "meta.json"
-    m = json.loads(meta.read_text())
+    s2 = root / "seed2" / "mnist" / "resnet50" / "e10"
+    m = json.loads((s2 / "meta.json").read_text())
     k = seed2_fragile
     m["fraction_fragile"], m["fragile"] = k / 64, m["fragile"][:k] + m["null"][:max(0, k - len(m["fragile"]))]
-    meta.write_text(json.dumps(m))
+    (s2 / "meta.json").write_text(json.dumps(m))
+    if k == 0:
+        tg = pd.read_csv(s2 / "targeting.csv")
+        hit = (tg["space"] == "pixel") & (tg["epsilon"] == 0.015)
+        tg.loc[hit, "percent"], tg.loc[hit, "fragile_count"] = 60.0, 6000
+        tg.to_csv(s2 / "targeting.csv", index=False)
     rows = {r["id"]: r for r in summary.build("paper", root)["rows"]}
     committed = {r["id"]: r for r in json.loads((src / "summary.json").read_text())["rows"]}
     r = rows["mnist_fraction_fragile_e10"]
     assert committed[r["id"]]["verdict"] == "not reproduced" and committed[r["id"]]["ours"] == 26.56
     margin = round(1.96 * math.sqrt(2) * statistics.stdev([1700 / 64, 1700 / 64, 100 * k / 64]), 2)
-    assert f"± {margin:g} points" in r["rule"] and f"1.96·√2·s = {margin:g}" in r["sensitivity"]["seed_margin"]["text"]
-    assert r["sensitivity"]["seed_margin"]["status"] == "measured"
+    assert f"refuted beyond ± {margin:g}" in r["rule"]
+    assert f"1.96·√2·s = {margin:g}" in r["sensitivity"]["seed_margin"]["text"]
+    for key in ("mnist_fraction_fragile_e10", "mnist_attacking_S_e10", "cifar10_fraction_fragile_e50",
+                "cifar10_attacking_S_e50"):       # every number row at a replicated checkpoint reads its seeds
+        assert rows[key]["sensitivity"]["seed_margin"]["status"] == "measured", key
+    assert rows["mnist_clean_e100"]["sensitivity"]["seed_margin"]["status"] == "unavailable"
+    sm = r["sensitivity"]["seed_margin"]
     if k == 21:
         assert margin == 10.0
         assert r["over_seeds"]["verdicts"] == {"0": "not reproduced", "1": "not reproduced", "2": "reproduced"}
         assert r["verdict"] == "inconclusive" and r["seed0_verdict"] == "not reproduced"
         assert "reproduced for seed 2" in r["reason"] and "rule seed_margin" not in r["reason"]
-        assert r["sensitivity"]["seed_margin"]["verdict"] == "inconclusive"
-        assert r["sensitivity"]["seed_margin"]["flips"] is False
-    else:
+        assert sm["verdict"] == "inconclusive" and sm["flips"] is False
+    elif k == 24:
         assert margin == 17.5
-        assert r["over_seeds"]["verdicts"] == {"0": "reproduced", "1": "reproduced", "2": "reproduced"}
-        assert r["verdict"] == "reproduced"
-        assert r["sensitivity"]["seed_margin"]["verdict"] == "inconclusive"
-        assert r["sensitivity"]["seed_margin"]["flips"] is True
-        assert r["reason"].endswith("; inconclusive with the stated margin alone (rule seed_margin)")
+        assert r["over_seeds"]["verdicts"] == {"0": "inconclusive", "1": "inconclusive", "2": "reproduced"}
+        assert r["verdict"] == "inconclusive" and r["seed0_verdict"] == "inconclusive"
+        assert sm["verdict"] == "inconclusive" and sm["flips"] is False
+        assert "rule seed_margin" not in r["reason"]
+    else:
+        assert margin == 42.51
+        assert r["over_seeds"]["verdicts"] == {"0": "inconclusive", "1": "inconclusive", "2": "inconclusive"}
+        assert r["verdict"] == "inconclusive"
+        assert sm["verdict"] == "not reproduced" and sm["flips"] is True
+        assert "with the stated margin alone: not reproduced" in sm["over_seeds"]
+        assert r["reason"].endswith("; not reproduced with the stated margin alone (rule seed_margin)")
         assert r["reason"].count("rule seed_margin") == 1
+        a = rows["mnist_attacking_S_e10"]
+        pixel = round(1.96 * math.sqrt(2) * statistics.stdev([0.0, 0.0, 60.0]), 2)
+        assert f"refuted beyond ± pixel {pixel:g}, normalized 5" in a["rule"]
+        # pixel space: inconclusive on seeds 0, 1 (0 % is beyond ± 5 of 89, not beyond ± 96) and 2; normalized
+        # space (no spread) refutes: reproduced in no space and one refutes, so not reproduced, as committed
+        assert a["verdict"] == committed[a["id"]]["verdict"] == "not reproduced"
+        assert a["over_seeds"]["verdicts"] == {"0": "not reproduced", "1": "not reproduced", "2": "not reproduced"}
+        return
     for key in ("mnist_attacking_S_e10", "cifar10_fraction_fragile_e50", "cifar10_attacking_S_e50"):
         assert rows[key]["over_seeds"]["landed"] == 3 and rows[key]["verdict"] == committed[key]["verdict"], key
     # a row whose checkpoints the replicates do not train keeps seed 0's verdict, pending over seeds

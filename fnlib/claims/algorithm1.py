@@ -23,14 +23,14 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     share, cnt, n = (value_at(tgt, 0.015, c, space="pixel") for c in ("percent", "fragile_count", "n"))
     ci = number_interval(cnt, int(n)) if n else None
     paper = t.pv[f"{dataset}_attacking_S_e{e}"]["value"]
-    margin = {space: t.margin(TARGETING_MARGIN, dataset, t.ep[e], "attacking_s", "0.015", space) for space in SPACES}
-    judged = by_space(tgt, paper, margin=margin)
-    margin = {space: margin[space] for space in judged}
-    m_text = margins.fmt(margin) or f"{TARGETING_MARGIN:g}"
+    spaces = [space for space in SPACES if value_at(tgt, 0.015, "percent", space=space) is not None]
+    refute = t.refuting(TARGETING_MARGIN, dataset, t.ep[e], "attacking_s", spaces)
+    wide = margins.widened(TARGETING_MARGIN, refute)
+    judged = by_space(tgt, paper, refute=refute)
     per = {space: j[4] for space, j in judged.items()}
     per_v1, parts = {}, []
-    for space, (sh, k, m, c, v) in judged.items():
-        per_v1[space] = number_v1(paper, k, int(m), margin[space]) if m else v
+    for space, (sh, k, m, c, v, _) in judged.items():
+        per_v1[space] = number_v1(paper, k, int(m), TARGETING_MARGIN, refute[space]) if m else v
         g = tgt[(tgt["space"] == space) & (tgt["epsilon"] > 0)]["percent"]
         parts.append(f"{space} space {pct(sh)} %" + (f" {fmt_ci(*c)}" if c else "")
                      + f": {Verdict.of(v).value}; over the whole grid (ε > 0) {pct(g.min())}"
@@ -40,7 +40,7 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     control = None if ctrl is None else {
         "rule": {"id": "alg1_norm_control", "version": 1}, "follows_kernel_size": ctrl.follows_norms,
         "reading": ctrl.label(), "shares": {k: round(v, 2) for k, v in ctrl.share.items()}}
-    reason = number_reason(verdict, share, ci, paper, m_text, spaces=per,
+    reason = number_reason(verdict, share, ci, paper, TARGETING_MARGIN, spaces=per, refute=wide,
                            values=value_at(tgt, 0.015, "percent", space="normalized"))
     if ctrl is not None:
         reason += (f"; the count follows kernel size: the |S| largest-norm kernels win on "
@@ -48,18 +48,17 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
                    if ctrl.follows_norms else
                    f"; not kernel size alone: a random sign gives {pct(ctrl.share['random_sign'])} %, the largest-norm "
                    f"kernels {pct(ctrl.share['norm_sets'])} %")
-    readings = {"val_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict, margin)} if per else {}
+    readings = {"val_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict, refute)} if per else {}
     if len(per) > 1:
-        readings["eps_matched"] = matched_number(tgt, dataset, 0.015, "percent", per, paper,
-                                                 margin.get("normalized", TARGETING_MARGIN), verdict,
-                                                 lambda a: (a * n / 100, int(n)) if n else None)
+        readings["eps_matched"] = matched_number(tgt, dataset, 0.015, "percent", per, paper, TARGETING_MARGIN,
+                                                 verdict, lambda a: (a * n / 100, int(n)) if n else None)
     if per:
-        stated = {space: j[4] for space, j in by_space(tgt, paper).items()}
-        readings |= t.margin_reading(TARGETING_MARGIN, dataset, t.ep[e], "attacking_s", "0.015", list(per),
-                                     across_spaces(stated)[0], verdict)
+        readings |= t.margin_reading(TARGETING_MARGIN, dataset, t.ep[e], "attacking_s", list(per),
+                                     across_spaces({space: j[5] for space, j in judged.items()})[0], verdict)
     reason += sensitivity.flip_reason(readings)
     t.row(f"{dataset}_attacking_S_e{e}", share, model,
-        f"± {m_text} points; ε = 0.015; {space_rule(list(per))}", verdict,
+        f"± {TARGETING_MARGIN:g} points" + (f"; refuted beyond ± {wide}" if wide else "")
+        + f"; ε = 0.015; {space_rule(list(per))}", verdict,
         ci=ci, n=None if n is None else int(n), rules=("number", "eps_spaces", "alg1_norm_control", "val_ranking")
         + (("eps_matched",) if "eps_matched" in readings else ())
         + (("seed_margin",) if "seed_margin" in readings else ()),
@@ -72,22 +71,23 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
              "interval: pixel space" + "".join(f"; {x}" for x in parts) + why)
 
 
-def by_space(tgt, paper: float, eps: float = 0.015, margin: dict | None = None) -> dict:
-    """``{space: (share, count, n, interval, verdict)}`` of a ``targeting.csv``-like table at ``eps``: each ε space
-    the table holds, judged by rule number against the paper's value ± the margin (``margin``: per space; the stated
-    one where it gives none)."""
+def by_space(tgt, paper: float, eps: float = 0.015, refute: dict | None = None) -> dict:
+    """``{space: (share, count, n, interval, verdict, verdict with the stated margin alone)}`` of a
+    ``targeting.csv``-like table at ``eps``: each ε space the table holds, judged by rule number against the paper's
+    value ± the margin, refuting beyond ``refute[space]`` where given (rule seed_margin)."""
     out = {}
     for space in SPACES:
         sh, k, m = (value_at(tgt, eps, c, space=space) for c in ("percent", "fragile_count", "n"))
         if sh is None:
             continue
         c = number_interval(k, int(m)) if m else None
-        out[space] = (sh, k, m, c, number_verdict(paper, sh, *(c or (None, None)),
-                                                  margin=(margin or {}).get(space, TARGETING_MARGIN)))
+        lo, hi = c or (None, None)
+        out[space] = (sh, k, m, c, number_verdict(paper, sh, lo, hi, TARGETING_MARGIN, (refute or {}).get(space)),
+                      number_verdict(paper, sh, lo, hi, TARGETING_MARGIN))
     return out
 
 
-def val_ranked(edir, paper: float, verdict, margin: dict | None = None) -> dict:
+def val_ranked(edir, paper: float, verdict, refute: dict | None = None) -> dict:
     """The share attacking S at ε = 0.015 with S and S' ranked on validation images and scored on the test set
     (step 12, rule ``val_ranking``), judged by the row's rule in both ε spaces; pending where step 12 has not run."""
     tgt = read_csv(edir / "targeting_val.csv")
@@ -97,8 +97,8 @@ def val_ranked(edir, paper: float, verdict, margin: dict | None = None) -> dict:
     if tgt["percent"].isna().all():
         return sensitivity.reading("val_ranking", "with S ranked on validation images: S or S' is empty (every drop "
                                                   "accuracy equal there), so Algorithm 1 is undefined")
-    judged = by_space(tgt, paper, margin=margin)
-    parts = [f"{space} {pct(sh)} %" + (f" {fmt_ci(*c)}" if c else "") for space, (sh, _, _, c, _) in judged.items()]
+    judged = by_space(tgt, paper, refute=refute)
+    parts = [f"{space} {pct(sh)} %" + (f" {fmt_ci(*c)}" if c else "") for space, (sh, _, _, c, _, _) in judged.items()]
     v, why = across_spaces({space: j[4] for space, j in judged.items()}) if judged else (PENDING, "")
     return sensitivity.reading("val_ranking", "with S ranked on validation images: " + ", ".join(parts)
                                + f", {Verdict.of(v).value}{why}", verdict=v,

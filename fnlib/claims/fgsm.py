@@ -64,8 +64,8 @@ def change(edir_a: Path, edir_b: Path, space: str, eps: float, acc_a: float, acc
 
 def accuracies(t: Sheet) -> None:
     """Rows {cifar10,mnist}_clean_e100 and _fgsm_<ε>_e100: the paper's accuracies at epoch 100 against ours, with
-    Wilson intervals and equivalence margins (grounded in the seed spread where the replicates give one: rule
-    ``seed_margin``); FGSM judged in both ε spaces."""
+    Wilson intervals and equivalence margins (refuting only beyond the seed spread where the replicates give one:
+    rule ``seed_margin``); FGSM judged in both ε spaces."""
     for dataset, eps in (("cifar10", 0.01), ("mnist", 0.34)):
         d = t.edir(dataset, t.ep[100])
         att, n = read_csv(d / "attack.csv"), n_images(d, "attack")
@@ -79,45 +79,45 @@ def accuracies(t: Sheet) -> None:
                 t.numbers[f"{key}_normalized"] = norm
             paper = t.pv[key]["value"]
             scope = dict(runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[100]])
+            rule = f"Wilson interval (family-wise 95 %) inside paper ± {stated:g} points"
             if not e:                                       # clean accuracy: no ε, the same in both spaces
-                margin = t.margin(stated, dataset, t.ep[100], "clean_accuracy")
-                v = number_verdict(paper, acc, *(ci or (None, None)), margin=margin)
-                v1 = number_v1(paper, acc * n / 100, n, margin) if ci else None
-                readings = t.margin_reading(stated, dataset, t.ep[100], "clean_accuracy", "", [""],
+                refute = t.refuting(stated, dataset, t.ep[100], "clean_accuracy")
+                v = number_verdict(paper, acc, *(ci or (None, None)), margin=stated, refute=refute[""])
+                v1 = number_v1(paper, acc * n / 100, n, stated, refute[""]) if ci else None
+                readings = t.margin_reading(stated, dataset, t.ep[100], "clean_accuracy", [""],
                                             number_verdict(paper, acc, *(ci or (None, None)), margin=stated), v)
-                t.row(key, acc, model, f"Wilson interval (family-wise 95 %) inside paper ± {margin:g} points", v,
+                wide = margins.widened(stated, refute)
+                t.row(key, acc, model, rule + (f"; refuted beyond ± {wide}" if wide else ""), v,
                       n=n, ci=ci, note="no attack: the same in both ε spaces",
                       rules=("number",) + (("seed_margin",) if readings else ()), **scope,
-                      reason=number_reason(v, acc, ci, paper, margin) + sensitivity.flip_reason(readings),
+                      reason=number_reason(v, acc, ci, paper, stated, refute=wide) + sensitivity.flip_reason(readings),
                       earlier=earlier(v, ("number", 1, v1)), sensitivity=readings)
                 continue
-            per, per_stated, per_v1, parts, margin = {}, {}, {}, [], {}
-            for space in SPACES:
+            spaces = [space for space in SPACES if value_at(att, e, "accuracy", space=space) is not None]
+            refute = t.refuting(stated, dataset, t.ep[100], "fgsm_accuracy", spaces)
+            per, per_stated, per_v1, parts = {}, {}, {}, []
+            for space in spaces:
                 a = value_at(att, e, "accuracy", space=space)
-                if a is None:
-                    continue
-                margin[space] = t.margin(stated, dataset, t.ep[100], "fgsm_accuracy", format(eps, "g"), space)
                 c = number_interval(a * n / 100, n) if n else None
-                per[space] = number_verdict(paper, a, *(c or (None, None)), margin=margin[space])
+                per[space] = number_verdict(paper, a, *(c or (None, None)), margin=stated, refute=refute[space])
                 per_stated[space] = number_verdict(paper, a, *(c or (None, None)), margin=stated)
-                per_v1[space] = number_v1(paper, a * n / 100, n, margin[space]) if n else per[space]
+                per_v1[space] = number_v1(paper, a * n / 100, n, stated, refute[space]) if n else per[space]
                 parts.append(f"{space} space {a:.2f} %" + (f" {fmt_ci(*c)}" if c else "")
                              + f": {Verdict.of(per[space]).value}")
             verdict, why = across_spaces(per) if per else (PENDING, "")
-            m = margins.fmt(margin) or f"{stated:g}"
-            readings = {"eps_matched": matched_number(att, dataset, eps, "accuracy", per, paper,
-                                                      margin.get("normalized", stated), verdict,
+            wide = margins.widened(stated, refute)
+            readings = {"eps_matched": matched_number(att, dataset, eps, "accuracy", per, paper, stated, verdict,
                                                       lambda a: (a * n / 100, n) if n else None)} if len(per) > 1 else {}
             if per:
-                readings |= t.margin_reading(stated, dataset, t.ep[100], "fgsm_accuracy", format(eps, "g"), list(per),
+                readings |= t.margin_reading(stated, dataset, t.ep[100], "fgsm_accuracy", spaces,
                                              across_spaces(per_stated)[0], verdict)
-            t.row(key, acc, model, f"Wilson interval (family-wise 95 %) inside paper ± {m} points; "
-                  f"{space_rule(list(per))}", verdict, n=n, ci=ci,
+            t.row(key, acc, model, f"{rule}" + (f"; refuted beyond ± {wide}" if wide else "")
+                  + f"; {space_rule(list(per))}", verdict, n=n, ci=ci,
                 note=("ours and its interval: pixel space; " + "; ".join(parts) + why) if per else "",
                 rules=("number", "eps_spaces") + (("eps_matched",) if "eps_matched" in readings else ())
                 + (("seed_margin",) if "seed_margin" in readings else ()), spaces=list(per), **scope,
-                reason=number_reason(verdict, acc, ci, paper, m, spaces=per, values=t.numbers.get(f"{key}_normalized"))
-                + sensitivity.flip_reason(readings),
+                reason=number_reason(verdict, acc, ci, paper, stated, spaces=per, refute=wide,
+                                     values=t.numbers.get(f"{key}_normalized")) + sensitivity.flip_reason(readings),
                 earlier=earlier_number_spaces(verdict, per, per_v1), sensitivity=readings)
 
 
@@ -261,22 +261,22 @@ class _empty:
         return False
 
 
-def number_reason(verdict, ours, ci, paper, margin, spaces=None, values=None) -> str:
+def number_reason(verdict, ours, ci, paper, margin, spaces=None, values=None, refute: str | None = None) -> str:
     """The one plain sentence of a number row (ours and the paper's value stand in their own columns): where the
-    interval lies against the paper's value ± the margin (a number, or :func:`.margins.fmt`'s words for one per
-    ε space), and the other ε space's value where there is one."""
+    interval lies against the paper's value ± the margin, and the other ε space's value where there is one.
+    ``refute``: the refuting margin in words where the seed spread widened it (rule seed_margin)."""
     v = Verdict.of(verdict)
     if v is Verdict.PENDING or ours is None:
         return "its results have not landed yet"
-    margin = margin if isinstance(margin, str) else f"{margin:g}"
     both = spaces and len(spaces) > 1
     other = f" (normalized ε: {pct(values, 2)} %)" if both and values is not None else ""
-    return {Verdict.REPRODUCED: f"inside the paper's value ± {margin} points" + (" in both ε spaces" if both else ""),
-            Verdict.NOT: f"{abs(ours - paper):.1f} points from the paper's value, outside ± {margin}"
+    beyond = f"; refuted only beyond ± {refute}, what two trainings of the recipe differ by" if refute else ""
+    return {Verdict.REPRODUCED: f"inside the paper's value ± {margin:g} points" + (" in both ε spaces" if both else ""),
+            Verdict.NOT: f"{abs(ours - paper):.1f} points from the paper's value, outside ± {refute or f'{margin:g}'}"
                          + (" in both ε spaces" if both else "") + other,
-            Verdict.INCONCLUSIVE: (f"the interval straddles the paper's value ± {margin} points, or the ε spaces "
-                                   "disagree" + other) if both else
-                                  f"the interval reaches past the paper's value ± {margin} points"}.get(v, "")
+            Verdict.INCONCLUSIVE: (f"the interval straddles the paper's value ± {margin:g} points, or the ε spaces "
+                                   "disagree" + other + beyond) if both else
+                                  f"the interval reaches past the paper's value ± {margin:g} points" + beyond}.get(v, "")
 
 
 def earlier_spaces(per: dict) -> list[tuple]:

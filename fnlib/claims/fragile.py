@@ -64,37 +64,42 @@ def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
     model = f"{dataset}/{t.arch} @{t.ep[e]}"
     frac = 100 * meta["fraction_fragile"] if meta else None
     paper = t.pv[f"{dataset}_fraction_fragile_e{e}"]["value"]
-    margin = t.margin(FRAGILE_MARGIN, dataset, t.ep[e], "fraction_fragile")
-    v = number_verdict(paper, frac, margin=margin)
+    refute = t.refuting(FRAGILE_MARGIN, dataset, t.ep[e], "fraction_fragile")[""]
+    v = number_verdict(paper, frac, margin=FRAGILE_MARGIN, refute=refute)
     split = results.read_json(edir / "split.json") if meta and (edir / "split.json").exists() else None
-    flips = split_flips(split, paper, v, margin) if split else None
+    flips = split_flips(split, paper, v, refute) if split else None
     sens = split_sensitivity(split, flips) if split else \
         "redrawn over the test images: pending (step 11 has not run on this checkpoint)" if meta else ""
     readings = {}
     if meta:
         readings["test_images"] = sensitivity.reading("fragile_share", sens, flip_percent=flips) \
             if split else sensitivity.pending("fragile_share", sens)
-        readings["val_ranking"] = val_share(edir, paper, v, margin)
-        readings |= t.margin_reading(FRAGILE_MARGIN, dataset, t.ep[e], "fraction_fragile", "", [""],
+        readings["val_ranking"] = val_share(edir, paper, v, refute)
+        readings |= t.margin_reading(FRAGILE_MARGIN, dataset, t.ep[e], "fraction_fragile", [""],
                                      number_verdict(paper, frac, margin=FRAGILE_MARGIN), v)
-    t.row(f"{dataset}_fraction_fragile_e{e}", frac, model, f"± {margin:g} points, point value", v,
+    wide = f"; refuted only beyond ± {refute:g}, what two trainings of the recipe differ by" if refute > FRAGILE_MARGIN \
+        else ""
+    where = {Verdict.REPRODUCED: "within", Verdict.NOT: "outside"}.get(Verdict.of(v), "outside")
+    t.row(f"{dataset}_fraction_fragile_e{e}", frac, model, f"± {FRAGILE_MARGIN:g} points, point value"
+          + (f"; refuted beyond ± {refute:g}" if wide else ""), v,
         note=f"{len(meta['fragile'])} of 64 kernels" if meta else "",
-        rules=("fragile_share", "val_ranking") + (("seed_margin",) if "seed_margin" in readings else ()), runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]] if meta else [],
+        rules=("fragile_share", "val_ranking") + (("seed_margin",) if "seed_margin" in readings else ()),
+        runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]] if meta else [],
         reason="" if frac is None else f"{len(meta['fragile'])} of 64 kernels, {abs(frac - paper):.1f} points from the "
-               f"paper's value, {'within' if Verdict.of(v) is Verdict.REPRODUCED else 'outside'} ± {margin:g}"
+               f"paper's value, {where} ± {FRAGILE_MARGIN:g}" + wide
                + (f"; {sens}" if split else "") + sensitivity.flip_reason(readings), sensitivity=readings)
 
 
-def val_share(edir, paper: float, verdict, margin: float = FRAGILE_MARGIN) -> dict:
+def val_share(edir, paper: float, verdict, refute: float | None = None) -> dict:
     """The share of fragile kernels with the kernels ranked on validation images (step 12, rule ``val_ranking``),
-    judged by the row's rule and margin; pending where step 12 has not run on this checkpoint."""
+    judged by the row's rule and refuting margin; pending where step 12 has not run on this checkpoint."""
     path = edir / "rank_val.json"
     if not path.exists():
         return sensitivity.pending("val_ranking", "ranked on validation images: pending (step 12 has not run on "
                                                   "this checkpoint)")
     rv = results.read_json(path)
     share = 100 * rv["fraction_fragile"]
-    v = number_verdict(paper, share, margin=margin)
+    v = number_verdict(paper, share, margin=FRAGILE_MARGIN, refute=refute)
     return sensitivity.reading(
         "val_ranking", f"ranked on {rv['params']['n_val']:,} validation images: {len(rv['fragile'])} of 64 fragile "
                        f"({share:.1f} %), {Verdict.of(v).value}; {rv['overlap']} kernels fragile in both splits "
@@ -102,11 +107,12 @@ def val_share(edir, paper: float, verdict, margin: float = FRAGILE_MARGIN) -> di
         verdict=v, ours=share, row_verdict=verdict)
 
 
-def split_flips(split: dict, paper: float, verdict, margin: float = FRAGILE_MARGIN) -> float:
+def split_flips(split: dict, paper: float, verdict, refute: float | None = None) -> float:
     """The percentage of step 11's bootstrap resamples of the test images in which the row's rule (with the row's
-    margin) gives another verdict."""
+    refuting margin) gives another verdict."""
     counts, kernels = split["counts"], 64
-    same = sum(Verdict.of(number_verdict(paper, 100 * c / kernels, margin=margin)) is Verdict.of(verdict)
+    same = sum(Verdict.of(number_verdict(paper, 100 * c / kernels, margin=FRAGILE_MARGIN, refute=refute))
+               is Verdict.of(verdict)
                for c in counts)
     return 100 * (len(counts) - same) / len(counts)
 

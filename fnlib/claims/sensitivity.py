@@ -56,4 +56,4 @@ TITLES = {"val_ranking": "S ranked on validation images (step 12)",
           "eps_matched": "the ε spaces matched in pixel step size",
           "eq4_literal": "eq 4 read literally (step 13)",
           "test_images": "the split redrawn over the test images (step 11)",
-          "seed_margin": "the margin grounded in the seed spread"}
+          "seed_margin": "the refuting margin grounded in the seed spread"}

@@ -105,20 +105,21 @@ class Sheet:
     arch: str = field(init=False)       # the arch standing in for the paper's ResNet-50 (:func:`reference`)
     ep: dict = field(init=False)        # the epochs standing in for the paper's 10/50/100
     seed_tables: dict = field(default_factory=dict, repr=False)     # read once per build (:func:`across_seeds`)
-    spread: Spread | None = None        # the seed replicates' values that ground the number rows' margins
+    spread: Spread | None = None        # the seed replicates' values that ground the refuting margins
 
     def __post_init__(self):
         self.arch, self.ep = reference(self.p)
 
-    def margin(self, stated: float, dataset: str, epoch: int, quantity: str, eps: str = "", space: str = "") -> float:
-        """The margin a number row applies at this checkpoint (rule ``seed_margin``, :mod:`.margins`)."""
-        return margins.applied(self.spread, stated, dataset, self.arch, epoch, quantity, eps, space)
+    def refuting(self, stated: float, dataset: str, epoch: int, quantity: str, spaces=("",)) -> dict[str, float]:
+        """``{space: margin}`` beyond which a number row at this checkpoint refutes (rule ``seed_margin``:
+        :mod:`.margins`); ``stated`` until the seed replicates ground a wider one."""
+        return margins.refuting(self.spread, stated, dataset, self.arch, epoch, quantity, spaces)
 
-    def margin_reading(self, stated: float, dataset: str, epoch: int, quantity: str, eps: str, spaces,
-                       stated_verdict, row_verdict) -> dict:
+    def margin_reading(self, stated: float, dataset: str, epoch: int, quantity: str, spaces, stated_verdict,
+                       row_verdict) -> dict:
         """``{"seed_margin": reading}`` for a number row (empty for a profile without seed replicates)."""
-        r = margins.reading(self.spread, stated, dataset, self.arch, epoch, quantity, eps, spaces,
-                            Verdict.of(stated_verdict).value, row_verdict)
+        r = margins.reading(self.spread, stated, dataset, self.arch, epoch, quantity, spaces, stated_verdict,
+                            row_verdict)
         return {} if r is None else {"seed_margin": r}
 
     def edir(self, dataset: str, epoch: int, a: str | None = None) -> Path:

@@ -48,21 +48,22 @@ def _seeds_text(verdicts: dict[int, str]) -> str:
 
 
 def stated_over_seeds(r: dict, seed_rows: dict[int, dict], v: Verdict) -> None:
-    """A row judged over the seeds whose margin the seed spread grounds (rule ``seed_margin``): its reading becomes
-    the ``seeds`` verdict with the stated margin alone (each seed's own reading), beside the verdict over the seeds
-    with the grounded margin; where they differ, the reason says so."""
+    """A row judged over the seeds (rule ``seeds``) whose refuting margin the seed spread grounds (rule
+    ``seed_margin``): its reading becomes the ``seeds`` verdict with the stated margin alone (each seed's own
+    reading), compared with the verdict over the seeds; the reason's clause is rebuilt from it."""
     reading = (r.get("sensitivity") or {}).get("seed_margin")
     if not reading or reading["status"] != "measured":
         return
-    stated = {s: (x.get("sensitivity") or {}).get("seed_margin", {}).get("verdict") for s, x in seed_rows.items()}
+    seed0 = sensitivity.flip_reason({"seed_margin": reading})     # seed 0's own clause, judged against seed 0
+    r["reason"] = r["reason"].replace(seed0, "") if seed0 else r["reason"]
+    stated = {s: ((x.get("sensitivity") or {}).get("seed_margin") or {}).get("verdict") for s, x in seed_rows.items()}
     if any(x is None for x in stated.values()):
+        reading["flips"] = None          # no verdict over the seeds to set beside the row's
         return
     vs = over_seeds(stated)
-    seed0_clause = sensitivity.flip_reason({"seed_margin": reading})     # seed 0's own reading, now superseded
-    r["reason"] = r["reason"].replace(seed0_clause, "") if seed0_clause else r["reason"]
-    reading.update(verdict=vs.value, flips=vs is not v,
-                   text=reading["text"] + f"; over seeds {', '.join(map(str, sorted(stated)))} with the stated "
-                                          f"margin alone: {vs.value}")
+    reading.update(verdict=vs.value, flips=vs.decided and v.decided and vs is not v,
+                   over_seeds=f"over seeds {', '.join(map(str, sorted(stated)))} with the stated margin alone: "
+                              f"{vs.value}")
     r["reason"] += sensitivity.flip_reason({"seed_margin": reading})
 
 
