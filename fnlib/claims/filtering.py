@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import profiles, stats
+from .. import profiles, results, stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED
 from .evidence import n_images, read_csv, value_at
 from .rules import earlier
@@ -209,18 +209,32 @@ def eq2_row(t: Sheet, edir: Path, dfn: pd.DataFrame | None, bn_only: str) -> Non
     t.numbers["filter_gain_by_run"] = numbers
 
 
+def clamp_detail(path) -> str:
+    """What the clamp did on one run (step 13's ``clamp.json``): the τ the σ search chose, how many of the
+    null-kernel matrix's singular values lie above it (those it caps) and the rescale α."""
+    if not path.exists():
+        return ""
+    c = results.read_json(path)
+    sv = c["singular_values_before"]
+    capped = sum(v > c["tau"] for v in sv)
+    return (f" (σ search: τ = {c['tau']:.3g}, " + (f"caps {capped} of {len(sv)} singular values"
+                                                   if capped else f"at or above all {len(sv)} singular values, so it "
+                                                                  f"caps none") + f"; α = {c['alpha']:.2f})")
+
+
 def eq4_literal(t: Sheet, runs: list) -> dict:
     """Test (a) of the eq 2 row on the filter with eq 4 read literally (step 13's ``clamp.csv``; rule
     ``eq4_literal``), Holm-adjusted over the runs where it ran. It flips where a run's verdict differs from test (a)
     of the hard filter on the same runs, adjusted the same way (the row's own tests are adjusted over every run and
     the BatchNorm control too, so equal counts could otherwise read as a flip). Pending where step 13 has run
     nowhere."""
-    pairs, hard_pairs = {}, {}
+    pairs, hard_pairs, detail = {}, {}, {}
     for d, a in runs:
         e = t.edir(d, t.ep[10], a)
         pair = literal_pair(read_csv(e / "clamp.csv"), e, 0.015)
         if pair is not None:
             pairs[(f"{d}/{a}", "clamp")] = pair
+            detail[f"{d}/{a}"] = clamp_detail(e / "clamp.json")
             hard_pairs[(f"{d}/{a}", "literal")] = literal_pair(read_csv(e / "defence.csv"), e, 0.015)
     if not pairs:
         return sensitivity.pending("eq4_literal", "eq 4 read literally (clamp): pending (step 13 has not run on the "
@@ -231,7 +245,7 @@ def eq4_literal(t: Sheet, runs: list) -> dict:
     text = "; ".join(f"{run_name(run)}: {p.acc_old:.2f} → {p.acc_new:.2f} % (McNemar +{p.only_new}/−{p.only_old}, "
                      f"n = {p.n:,}): {clamp[(run, k)].value}" + (f", where the hard filter's test (a) is "
                                                                  f"{hard[(run, 'literal')].value}" if run in differ else "")
-                     for (run, k), p in pairs.items())
+                     + detail[run] for (run, k), p in pairs.items())
     return sensitivity.reading("eq4_literal", "eq 4 read literally (clamp), FGSM at ε = 0.015: " + text,
                                verdict=eq2_verdict(clamp), flips=bool(differ)) | (
         {"clause": "with eq 4 read literally (clamp), test (a) judges "
