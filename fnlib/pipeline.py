@@ -49,14 +49,19 @@ HEARTBEAT_S = 600      # how often a long notebook says it is still running
 
 
 def _same_arch_first(t: Task) -> list[Path]:
-    """The run folders of ``t``'s profile and arch: its own data set first, then the others."""
+    """The run folders of ``t``'s profile and arch: its own data set first, then the others; then, for a seed
+    replicate or schedule of another profile (its folder under that one's, e.g. ``paper/seed1``), that profile's,
+    whose steps take about as long on the same arch."""
     p = profiles.get(t.profile, **t.overrides)
-    return [results.run_dir(t.profile, d, t.arch) for d in sorted(p.datasets, key=lambda d: d != t.dataset)]
+    order = sorted(p.datasets, key=lambda d: d != t.dataset)
+    parents = [q.name for q in profiles.PROFILES.values() if "/" in p.folder and q.folder == p.folder.rsplit("/", 1)[0]]
+    return [results.run_dir(name, d, t.arch) for name in (t.profile, *parents) for d in order]
 
 
 def past_seconds(t: Task) -> float | None:
     """The median time this step took in the runs recorded for the same profile and arch (this data set's
-    ``steps.json`` first, else another data set's, any epoch): the basis of the time-left estimates. None
+    ``steps.json`` first, else another data set's, any epoch; then the main profile's, for a replicate): the basis
+    of the time-left estimates. None
     for training (see :func:`estimate`) and for a step with no recorded run."""
     if t.step == "train":
         return None

@@ -216,6 +216,14 @@ def test_a_long_step_says_it_lives_and_how_long_it_has_left(tmp_path, monkeypatc
     pipeline.ledger_path(t).write_text(json.dumps({"03_attack_e9": {"key": "k", "seconds": 120.0}}))
     assert pipeline.past_seconds(t) == 120.0                    # its own data set first
     assert pipeline.past_seconds(next(u for u in tasks if u.step == "train")) is None
+    # a seed replicate that has not run the step yet estimates from its main profile's runs of the same arch
+    rep = next(u for u in pipeline.plan("paper-seed1") if u.step == "attack" and u.arch == "resnet50")
+    assert pipeline.past_seconds(rep) is None
+    main = next(u for u in pipeline.plan("paper") if u.step == "attack" and u.arch == "resnet50"
+                and u.dataset == rep.dataset)
+    pipeline.ledger_path(main).parent.mkdir(parents=True, exist_ok=True)
+    pipeline.ledger_path(main).write_text(json.dumps({"03_attack_e10": {"key": "k", "seconds": 807.0}}))
+    assert pipeline.past_seconds(rep) == 807.0
     logs = []
     with pipeline.heartbeat("[1/1] mnist 03_attack_e1", 120.0, logs.append, every=0.05):
         import time
