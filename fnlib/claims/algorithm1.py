@@ -50,8 +50,9 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
                    f"kernels {pct(ctrl.share['norm_sets'])} %")
     readings = {"val_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict, refute)} if per else {}
     if len(per) > 1:
-        readings["eps_matched"] = matched_number(tgt, dataset, 0.015, "percent", per, paper, TARGETING_MARGIN,
-                                                 verdict, lambda a: (a * n / 100, int(n)) if n else None)
+        stated = {space: j[5] for space, j in judged.items()}       # eps_matched keeps the stated margin (seed_margin)
+        readings["eps_matched"] = matched_number(tgt, dataset, 0.015, "percent", stated, paper, TARGETING_MARGIN,
+                                                 across_spaces(stated)[0], lambda a: (a * n / 100, int(n)) if n else None)
     if per:
         readings |= t.margin_reading(TARGETING_MARGIN, dataset, t.ep[e], "attacking_s", list(per),
                                      across_spaces({space: j[5] for space, j in judged.items()})[0], verdict)

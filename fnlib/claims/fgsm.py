@@ -106,7 +106,8 @@ def accuracies(t: Sheet) -> None:
                              + f": {Verdict.of(per[space]).value}")
             verdict, why = across_spaces(per) if per else (PENDING, "")
             wide = margins.widened(stated, refute)
-            readings = {"eps_matched": matched_number(att, dataset, eps, "accuracy", per, paper, stated, verdict,
+            readings = {"eps_matched": matched_number(att, dataset, eps, "accuracy", per_stated, paper, stated,
+                                                      across_spaces(per_stated)[0],  # the stated margin throughout
                                                       lambda a: (a * n / 100, n) if n else None)} if len(per) > 1 else {}
             if per:
                 readings |= t.margin_reading(stated, dataset, t.ep[100], "fgsm_accuracy", spaces,
@@ -124,7 +125,9 @@ def accuracies(t: Sheet) -> None:
 def matched_number(df, dataset: str, eps: float, column: str, per: dict, paper: float, margin: float, verdict,
                    counts) -> dict:
     """A number row's reading with the ε spaces matched in pixel step size (rule ``eps_matched``): pixel space at
-    ε as judged, normalized space at the grid's ε′ nearest ε/σ̄; ``counts(value)`` gives (k, n) for its interval."""
+    ε as judged, normalized space at the grid's ε′ nearest ε/σ̄; ``counts(value)`` gives (k, n) for its interval.
+    ``per`` and ``verdict`` are the row's verdicts with the stated ``margin`` (rule seed_margin: a reading at
+    another ε keeps it), so that a flip measures the matching of the spaces alone."""
     em, where = matched.find(dataset, eps, set(df[df["space"] == "normalized"]["epsilon"]))
     if em is None:
         return sensitivity.unavailable("eps_matched", where)

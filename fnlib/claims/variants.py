@@ -61,7 +61,7 @@ def stated_over_seeds(r: dict, seed_rows: dict[int, dict], v: Verdict) -> None:
         reading["flips"] = None          # no verdict over the seeds to set beside the row's
         return
     vs = over_seeds(stated)
-    reading.update(verdict=vs.value, flips=vs.decided and v.decided and vs is not v,
+    reading.update(seed0_verdict=reading["verdict"], verdict=vs.value, flips=vs.decided and v.decided and vs is not v,
                    over_seeds=f"over seeds {', '.join(map(str, sorted(stated)))} with the stated margin alone: "
                               f"{vs.value}")
     r["reason"] += sensitivity.flip_reason({"seed_margin": reading})
