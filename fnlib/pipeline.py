@@ -54,15 +54,15 @@ def _same_arch_first(t: Task) -> list[Path]:
     whose steps take about as long on the same arch."""
     p = profiles.get(t.profile, **t.overrides)
     order = sorted(p.datasets, key=lambda d: d != t.dataset)
-    parents = [q.name for q in profiles.PROFILES.values() if "/" in p.folder and q.folder == p.folder.rsplit("/", 1)[0]]
+    parents = [q.name for q in profiles.PROFILES.values()
+               if "/" in p.folder and q.folder == p.folder.rsplit("/", 1)[0]]
     return [results.run_dir(name, d, t.arch) for name in (t.profile, *parents) for d in order]
 
 
 def past_seconds(t: Task) -> float | None:
     """The median time this step took in the runs recorded for the same profile and arch (this data set's
     ``steps.json`` first, else another data set's, any epoch; then the main profile's, for a replicate): the basis
-    of the time-left estimates. None
-    for training (see :func:`estimate`) and for a step with no recorded run."""
+    of the time-left estimates. None for training (see :func:`estimate`) and for a step with no recorded run."""
     if t.step == "train":
         return None
     step = STEP_NOTEBOOKS[t.step]
