@@ -49,13 +49,13 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
                    f"; not kernel size alone: a random sign gives {pct(ctrl.share['random_sign'])} %, the largest-norm "
                    f"kernels {pct(ctrl.share['norm_sets'])} %")
     readings = {"val_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict, refute)} if per else {}
-    if len(per) > 1:
-        stated = {space: j[5] for space, j in judged.items()}       # eps_matched keeps the stated margin (seed_margin)
+    stated = {space: j[5] for space, j in judged.items()}           # each space with the stated margin alone
+    if len(per) > 1:                                                # eps_matched keeps the stated margin (seed_margin)
         readings["eps_matched"] = matched_number(tgt, dataset, 0.015, "percent", stated, paper, TARGETING_MARGIN,
                                                  across_spaces(stated)[0], lambda a: (a * n / 100, int(n)) if n else None)
     if per:
         readings |= t.margin_reading(TARGETING_MARGIN, dataset, t.ep[e], "attacking_s", list(per),
-                                     across_spaces({space: j[5] for space, j in judged.items()})[0], verdict)
+                                     across_spaces(stated)[0], verdict)
     reason += sensitivity.flip_reason(readings)
     t.row(f"{dataset}_attacking_S_e{e}", share, model,
         f"± {TARGETING_MARGIN:g} points" + (f"; refuted beyond ± {wide}" if wide else "")

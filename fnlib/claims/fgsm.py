@@ -273,7 +273,7 @@ def number_reason(verdict, ours, ci, paper, margin, spaces=None, values=None, re
         return "its results have not landed yet"
     both = spaces and len(spaces) > 1
     other = f" (normalized ε: {pct(values, 2)} %)" if both and values is not None else ""
-    beyond = f"; refuted only beyond ± {refute}, what two trainings of the recipe differ by" if refute else ""
+    beyond = margins.refute_clause(refute)
     return {Verdict.REPRODUCED: f"inside the paper's value ± {margin:g} points" + (" in both ε spaces" if both else ""),
             Verdict.NOT: f"{abs(ours - paper):.1f} points from the paper's value, outside ± {refute or f'{margin:g}'}"
                          + (" in both ε spaces" if both else "") + other,

@@ -7,7 +7,7 @@ import numpy as np
 from .. import results, stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED, UNTESTABLE
 from .rules import all_up_so_far, number_verdict
-from . import sensitivity
+from . import margins, sensitivity
 from .sheet import Sheet
 from .verdict import Verdict
 
@@ -77,16 +77,15 @@ def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
         readings["val_ranking"] = val_share(edir, paper, v, refute)
         readings |= t.margin_reading(FRAGILE_MARGIN, dataset, t.ep[e], "fraction_fragile", [""],
                                      number_verdict(paper, frac, margin=FRAGILE_MARGIN), v)
-    wide = f"; refuted only beyond ± {refute:g}, what two trainings of the recipe differ by" if refute > FRAGILE_MARGIN \
-        else ""
+    wide = margins.widened(FRAGILE_MARGIN, {"": refute})
     where = {Verdict.REPRODUCED: "within", Verdict.NOT: "outside"}.get(Verdict.of(v), "outside")
     t.row(f"{dataset}_fraction_fragile_e{e}", frac, model, f"± {FRAGILE_MARGIN:g} points, point value"
-          + (f"; refuted beyond ± {refute:g}" if wide else ""), v,
+          + (f"; refuted beyond ± {wide}" if wide else ""), v,
         note=f"{len(meta['fragile'])} of 64 kernels" if meta else "",
         rules=("fragile_share", "val_ranking") + (("seed_margin",) if "seed_margin" in readings else ()),
         runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]] if meta else [],
         reason="" if frac is None else f"{len(meta['fragile'])} of 64 kernels, {abs(frac - paper):.1f} points from the "
-               f"paper's value, {where} ± {FRAGILE_MARGIN:g}" + wide
+               f"paper's value, {where} ± {FRAGILE_MARGIN:g}" + margins.refute_clause(wide)
                + (f"; {sens}" if split else "") + sensitivity.flip_reason(readings), sensitivity=readings)
 
 

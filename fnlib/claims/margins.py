@@ -88,6 +88,12 @@ def widened(stated: float, refute: dict[str, float]) -> str | None:
     return fmt(refute) if any(m > stated for m in refute.values()) else None
 
 
+def refute_clause(wide: str | None) -> str:
+    """The clause a row's reason gains where the seed spread widened its refuting margin (``wide``:
+    :func:`widened`'s words), else ''."""
+    return f"; refuted only beyond ± {wide}, what two trainings of the recipe differ by" if wide else ""
+
+
 def reading(spread: Spread | None, stated: float, dataset: str, arch: str, epoch: int, quantity: str, spaces,
             stated_verdict, row_verdict) -> dict | None:
     """The row's ``seed_margin`` reading: each space's seeds, s and 1.96·√2·s, and the verdict with the stated
