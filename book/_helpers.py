@@ -378,16 +378,29 @@ def verdict_table(rows: list[dict], evidence: bool = False, here: bool = False) 
     out = ['<table class="verdicts"><thead><tr><th>claim</th><th>paper</th><th>ours [interval]</th>'
            '<th>verdict</th><th>why</th></tr></thead><tbody>']
     for r in rows:
-        why = html.escape(r.get("reason") or "") + (f' <span class="earlier">rules: {rule_links(r, here)}</span>'
-                                                    if evidence else "")
+        why = (html.escape(r.get("reason") or "")
+               + (f'<details class="evidence"><summary>the other runs</summary>{html.escape(r["detail"])}</details>'
+                  if r.get("detail") else "")
+               + (f' <span class="earlier">rules: {rule_links(r, here)}</span>' if evidence else ""))
         out.append(f'<tr><td>{html.escape(SHORT.get(r["id"], r.get("item", r["id"])))}</td>'
                    f'<td class="num">{paper_text(r)}</td><td class="num">{ours_text(r)}</td>'
                    f'<td>{verdict_badge(r["verdict"])}{earlier_text(r, here)}{seed0_text(r)}</td>'
                    f'<td>{why}{evidence_html(r) if evidence else ""}</td></tr>')
     out.append("</tbody></table>")
-    out.append('<p class="table-note">Intervals: for the paper\'s numbers, Wilson intervals at the family-wise 95 % '
-               'level (rule <em>number</em>); for the CSG values, 95 % t intervals over draws; for eq 2, the 95 % '
-               'interval of the paired gain in points.</p>')
+    kinds = {r.get("kind") for r in rows}
+    note = ([] if "number" not in kinds and "claim" not in kinds else
+            ["for the paper's numbers, Wilson intervals at the family-wise 95 % level (rule <em>number</em>)"]
+            + (["for the CSG values, 95 % t intervals over draws"] if any(r["id"].startswith("csg_") for r in rows)
+               else [])
+            + (["for eq 2, the 95 % interval of the paired gain in points"]
+               if any(r["id"] == "filter_improves_robustness" for r in rows) else []))
+    note += (["the filtered model's accuracy with its 95 % Wilson interval over the robustness step's test images, "
+              "the gain over its baseline in the reason"] if "beyond" in kinds else [])
+    out.append('<p class="table-note">' + (f'Intervals: {"; ".join(note)}. ' if note else "")
+               + ('A grey line under a verdict gives the verdict of an earlier version of its rule, where the rule '
+                  'changed after its data had been seen, or of seed 0 alone, where the row is judged over seeds.'
+                  if any(r.get("earlier") or (r.get("seed0_verdict") and r["seed0_verdict"] != r["verdict"])
+                         for r in rows) else "") + '</p>')
     return "".join(out)
 
 

@@ -360,7 +360,7 @@ def layers_spaces(epoch_dir, path=None) -> Figure:
             ax.set_xlabel("ε (log scale)")
             ax.set_title("pixel space: step clipped to [0, 1]" if space == "pixel" else
                          "normalized space: unclipped step")
-            ax.legend(fontsize="small", title="f_L")
+            ax.legend(fontsize="small", title="$f_L$")
         axes[0][0].set_ylabel("examples attacking S (%)")
         axes[0][0].set_ylim(-3, 103)
         fig.suptitle(f"Why Algorithm 1 moves with ε — {_run_label(epoch_dir.parent)} @{epoch_dir.name[1:]}")
@@ -415,7 +415,7 @@ def fig3(epoch_dir, path=None, spectrum=False) -> Figure:
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize="small", loc="best")
         lines = [f"mode = {info['mode']}" if "mode" in info else None,
-                 f"σ_noise = {_fmt(info['sigma_noise'])}" if "sigma_noise" in info else None,
+                 f"$\\sigma_{{\\rm noise}}$ = {_fmt(info['sigma_noise'])}" if "sigma_noise" in info else None,
                  f"τ = {_fmt(info['tau'])}" if "tau" in info else None,
                  f"β = {_fmt(info['beta'], '.3f')}" if "beta" in info else None,
                  f"α = {_fmt(info['alpha'])}" if "alpha" in info else None]

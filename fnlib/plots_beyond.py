@@ -65,9 +65,15 @@ def robustness_table(epoch_dir) -> pd.DataFrame:
     model / only for its baseline; one-sided McNemar p that it is better (↑) or worse (↓) than the baseline."""
     df = pd.read_csv(Path(epoch_dir) / "robustness.csv")
     df = df[df["model"] != "original"].copy()
-    df["cell"] = [f"{a:.2f} [{lo:.2f}, {hi:.2f}]; +{m}/−{o}; p↑ {pb:.2g}, p↓ {pw:.2g}" for a, lo, hi, m, o, pb, pw in
+    # HTML cells (the book renders them through a Styler, which does not escape): the accuracy on one line, the
+    # paired test under it in small type, each part kept whole
+    df["cell"] = [f'<span style="white-space:nowrap">{a:.2f} [{lo:.2f}, {hi:.2f}]</span><br><small style="white-space:'
+                  f'nowrap">+{m}/−{o} · p↑ {pb:.2g} · p↓ {pw:.2g}</small>' for a, lo, hi, m, o, pb, pw in
                   zip(df["accuracy"], df["low"], df["high"], df["only_model"], df["only_original"], df["p_better"],
                       df["p_worse"])]
+    df["model"] = df["model"].map(lambda m: MODEL_LABELS.get(m, m))
+    if "baseline" in df:
+        df["baseline"] = df["baseline"].map(lambda m: MODEL_LABELS.get(m, m))
     df["attack"] = df["attack"].map(ATTACK_TITLES)
     df["ε"] = df["epsilon"].map(lambda e: f"ε = {e:g}")
     index = ["model", "baseline", "attack"] if "baseline" in df else ["model", "attack"]
@@ -176,4 +182,4 @@ def schedule_frame(rows: list[dict]) -> pd.DataFrame:
                           "number": _number(r["quantity"], r["epsilon"], r["space"]),
                           "snapshot of the 100-epoch run": f"{r['snapshot']:.1f}",
                           "trained for E epochs": f"{r['own_schedule']:.1f}",
-                          "difference": f"{r['difference']:+.1f}"} for r in rows])
+                          "difference": f"{round(r['difference'], 1) + 0.0:+.1f}"} for r in rows])  # no "-0.0"

@@ -162,11 +162,12 @@ def tally(rows: list[dict], verdict) -> int:
 
 
 def table(summary: dict) -> pd.DataFrame:
-    """The claims table of the book: item, paper, ours, interval, verdict, reason, across seeds, model, rule,
-    evidence."""
+    """The claims table of the book: item, paper, ours, interval, verdict, reason, detail, across seeds, model,
+    rule, evidence."""
     df = pd.DataFrame(summary["rows"])
     df["interval"] = ["—" if not isinstance(c, list) else fmt_ci(*c) for c in df.get("ci", [None] * len(df))]
     if "across_seeds" in df and df["across_seeds"].notna().any():
         df["across seeds"] = df["across_seeds"].fillna("—")
-    cols = ["item", "paper", "ours", "interval", "verdict", "reason", "across seeds", "model", "rule", "evidence"]
+    cols = ["item", "paper", "ours", "interval", "verdict", "reason", "detail", "across seeds", "model", "rule",
+            "evidence"]
     return df[[c for c in cols if c in df]]

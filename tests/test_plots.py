@@ -179,7 +179,7 @@ def test_fig3(run_dir, tmp_path):
     assert list(_labelled(tgt, "original")[0].get_xdata()) == LOG        # ε = 0 left off the log axis
     assert len(_labelled(acc, "original")[0].get_xdata()) == len(LOG) + 1
     text = " ".join(t.get_text() for t in acc.texts) + fig.get_suptitle()
-    for s in ("hard", "σ_noise", "τ", "α"):
+    for s in ("hard", r"$\sigma_{\rm noise}$", "τ", "α"):
         assert s in text
     _png_ok(tmp_path / "f3.png")
     fig = plots.fig3(run_dir / "e1", spectrum=True)

@@ -47,9 +47,16 @@ def bn_alone(rob: pd.DataFrame | None, eps: float, attack: str = "fgsm") -> str:
         return ""
     r, b = r.iloc[0], b.iloc[0]
     up = r["p_better"] <= r["p_worse"]
-    return (f"BatchNorm statistics recomputed alone, without the filter (Step 7, {int(r['n']):,} images): original "
+    return (f"BatchNorm statistics recomputed alone, without the filter, on {subset(int(r['n']))}: original "
             f"{b['accuracy']:.2f} → {r['accuracy']:.2f} % (McNemar +{int(r['only_model'])}/−{int(r['only_original'])}, "
             f"p{'↑' if up else '↓'} {min(r['p_better'], r['p_worse']):.2g}, unadjusted)")
+
+
+def subset(n: int) -> str:
+    """The images Step 7 (the robustness tests) scores on, in words: the same number from each class, at most
+    ``robust_limit``; where they are fewer than the filter step's, its FGSM numbers differ from that step's."""
+    return (f"the {n:,} test images of the robustness tests (the same number from each class; where they are "
+            "fewer than the filter step's, the original's accuracy differs from its number there)")
 
 
 def filter_space(p: profiles.Profile) -> str:
@@ -155,6 +162,10 @@ NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "resnet18": "ResNet-18", "resn
          "resnet101": "ResNet-101"}
 
 
+MODELS = {"original": "original model", "original_bn": "original model with BatchNorm statistics recomputed",
+          "filtered": "filtered model"}
+
+
 def run_name(run: str) -> str:
     d, a = run.split("/")
     return f"{NAMES.get(d, d)} {NAMES.get(a, a)}"
@@ -192,13 +203,14 @@ def eq2_row(t: Sheet, edir: Path, dfn: pd.DataFrame | None, bn_only: str) -> Non
                      f"{pair.acc_old:.2f} → {pair.acc_new:.2f} % (McNemar +{pair.only_new}/−{pair.only_old}, "
                      f"n = {pair.n:,}): {tests[(run, test)].value}")
     readings = {"eq4_literal": eq4_literal(t, runs)}
-    reason = eq2_reason(pairs, tests, verdict, ref) + sensitivity.flip_reason(readings)
+    head, detail = eq2_reason(pairs, tests, verdict, ref)
+    reason = head + sensitivity.flip_reason(readings)
     landed = sorted({run for (run, _), p in pairs.items() if p is not None})
     t.row("filter_improves_robustness", gain, f"{'; '.join(run_name(r) for r in landed) or '—'} @{t.ep[10]}",
         f"ε = {eps:g}; each run as written and with BatchNorm recomputed; Holm over the row; {filter_space(t.p)}",
         verdict, ci=gain_ci, n=n_pairs, rules=("filter_gain", "change", "eq4_literal"), runs=landed,
         epochs=[t.ep[10]] if landed else [], sensitivity=readings,
-        spaces=[t.p.spaces[0]], reason=reason,
+        spaces=[t.p.spaces[0]], reason=reason, detail=detail,
         earlier=earlier(verdict, ("filter_gain", 1, v1)),
         note=("ours: the gain in points on the paper's model (MNIST, as written), filtered − original, with its 95 % "
               "interval (paired); " if gain is not None else "") + "; ".join(parts)
@@ -252,13 +264,15 @@ def eq4_literal(t: Sheet, runs: list) -> dict:
                    + ", ".join(f"{run_name(r)} {clamp[(r, 'clamp')].value}" for r in differ)} if differ else {})
 
 
-def eq2_reason(pairs: dict, tests: dict, verdict, ref: str) -> str:
-    """One plain sentence for the eq 2 row: the paper's model first (as written, then with the BatchNorm control),
-    then where the filter's gain holds, turns or vanishes on the other runs."""
+def eq2_reason(pairs: dict, tests: dict, verdict, ref: str) -> tuple[str, str]:
+    """The eq 2 row in words, as (reason, detail): the reason is one plain sentence, the paper's model first (as
+    written, then with the BatchNorm control) and the runs where the filter lowers FGSM accuracy; the detail says
+    where it raises it or changes nothing on the other runs, where recomputing BatchNorm leaves it no gain, and
+    which runs are pending (in the reason when the row is pending)."""
     def gain(run, test):
         p = pairs.get((run, test))
         return "" if p is None else f" ({p.acc_new - p.acc_old:+.2f} points)"
-    out = []
+    out, more = [], []
     lit, ctrl = tests.get((ref, "literal")), tests.get((ref, "control"))
     whose = "the paper's model" if ref == "mnist/resnet50" else "standing in for the paper's model"
     if lit is Verdict.REPRODUCED:
@@ -275,16 +289,19 @@ def eq2_reason(pairs: dict, tests: dict, verdict, ref: str) -> str:
         hit = [f"{run_name(r)}{gain(r, 'literal')}" for r in others if pairs[(r, "literal")] is not None
                and pick(tests[(r, "literal")], pairs[(r, "literal")])]
         if hit:
-            out.append(f"it {word} FGSM accuracy on {', '.join(hit)}")
+            (out if word == "lowers" else more).append(f"it {word} FGSM accuracy on {', '.join(hit)}")
     said = {ref} if lit is Verdict.REPRODUCED and ctrl is Verdict.NOT else set()
     lost = [f"{run_name(r)}{gain(r, 'control')}" for (r, k), v in tests.items()
             if k == "control" and v is Verdict.NOT and r not in said]
     if lost:
-        out.append(f"with BatchNorm statistics recomputed on both models the filter gains nothing on {', '.join(lost)}")
+        more.append(f"with BatchNorm statistics recomputed on both models the filter gains nothing on {', '.join(lost)}")
     pending = sorted({run_name(r) for (r, k), p in pairs.items() if p is None})
-    if pending:
-        out.append(f"{', '.join(pending)} pending")
-    return "; ".join(out) if out else ("its results have not landed yet" if Verdict.of(verdict) is Verdict.PENDING else "")
+    if pending:      # in the reason where they are what the row waits for
+        (out if Verdict.of(verdict) is Verdict.PENDING else more).append(f"{', '.join(pending)} pending")
+    if not out:
+        out, more = more[:1], more[1:]
+    return ("; ".join(out) if out else ("its results have not landed yet" if Verdict.of(verdict) is Verdict.PENDING
+                                         else "")), "; ".join(more)
 
 
 def filter_test(df: pd.DataFrame | None, eps: float = 0.015) -> str | None:
@@ -313,7 +330,7 @@ def bn_reading(rob: pd.DataFrame | None, eps: float = 0.015, paper_model: bool =
     d_ob = stats.direction(ob["p_better"], ob["p_worse"])
     d_fb = stats.direction(fb["p_better"], fb["p_worse"])
     k = int(fb["only_model"] + fb["only_original"])
-    text = (f"On Step 7's {int(o['n']):,} images, FGSM at ε = {eps:g}: recomputing every BatchNorm's statistics on "
+    text = (f"On {subset(int(o['n']))}, FGSM at ε = {eps:g}: recomputing every BatchNorm's statistics on "
             f"training images, with no filter at all, moves the original model from {o['accuracy']:.2f} % to "
             f"{ob['accuracy']:.2f} % ({ {1: 'significantly up', -1: 'significantly down', 0: 'no significant change'}[d_ob] }; "
             f"McNemar +{int(ob['only_model'])}/−{int(ob['only_original'])}, one-sided p = "
@@ -344,7 +361,7 @@ def bn_caveat(rob: pd.DataFrame | None, bn_verdict, eps: float = 0.015) -> str |
              -1: "lowers its accuracy significantly"}[stats.direction(a["p_better"], a["p_worse"])]
     return ("The filter keeps bn1's running statistics, which were estimated for the original conv1. With every "
             f"BatchNorm's statistics recomputed on both models, the filter shows no significant gain (*{v.value}*). "
-            f"On the same {int(a['n']):,} test images, recomputing the statistics of the unfiltered model, with no "
+            f"On {subset(int(a['n']))}, recomputing the statistics of the unfiltered model, with no "
             f"filter at all, {moves}: " + (f"{o_same.iloc[0]['accuracy']:.2f} → " if len(o_same) else "")
             + f"{a['accuracy']:.2f} % (McNemar +{int(a['only_model'])}/−{int(a['only_original'])})"
             + (f", where the filter reaches {f_same.iloc[0]['accuracy']:.2f} %" if len(f_same) else "")
@@ -381,15 +398,16 @@ def beyond_rows(t: Sheet, rob: pd.DataFrame | None, bn_only: str) -> None:
         same = int(r["only_model"]) == int(r["only_original"]) == 0      # the filter changes no prediction here
         verdict = gain_verdict(int(r["only_model"]), int(r["only_original"]), up, down)
         gap = r["accuracy"] - base["accuracy"]
-        t.row(key, r["accuracy"], f"mnist/{t.arch} @{t.ep[10]}", f"against the {ref} model; Holm over {len(pvals)} "
+        t.row(key, r["accuracy"], f"mnist/{t.arch} @{t.ep[10]}", f"against the {MODELS.get(ref, ref)}; Holm over {len(pvals)} "
             f"tests; {filter_space(t.p)}", verdict, ci=(r["low"], r["high"]), n=int(r["n"]), item=item, paper="—",
             kind="beyond", rules=("beyond_gain", "change"), runs=[f"mnist/{t.arch}"], epochs=[t.ep[10]],
             spaces=[t.p.spaces[0]],
-            reason=(f"{gap:+.2f} points over the {ref} model" + {Verdict.REPRODUCED: ", significant after Holm",
+            reason=(f"{gap:+.2f} points over the {MODELS.get(ref, ref)}" + {Verdict.REPRODUCED: ", significant after Holm",
                     Verdict.NOT: ": no image gained" if int(r["only_model"]) == 0 else ": significantly lower",
                     Verdict.INCONCLUSIVE: ", not significant after Holm"}.get(Verdict.of(verdict), "")),
-            note=f"{ref} {base['accuracy']:.2f} % → filtered {r['accuracy']:.2f} % (gain {r['accuracy'] - base['accuracy']:+.2f} "
-                 f"points); right only when filtered {int(r['only_model'])}, only for {ref} {int(r['only_original'])}; "
+            note=f"{MODELS.get(ref, ref)} {base['accuracy']:.2f} % → filtered {r['accuracy']:.2f} % (gain "
+                 f"{r['accuracy'] - base['accuracy']:+.2f} points); right only when filtered {int(r['only_model'])}, "
+                 f"only for the {MODELS.get(ref, ref)} {int(r['only_original'])}; "
                  f"Holm-adjusted p = {min(up, down):.3g}"
                  + ("; both models are right on exactly the same images (no discordant pair)" if same else "")
                  + (f"; {bn_only}" if key == "beyond_filtered_bn_fgsm" and bn_only else "")

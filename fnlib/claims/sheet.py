@@ -127,13 +127,14 @@ class Sheet:
         return self.root / dataset / (a or self.arch) / f"e{epoch}"
 
     def row(self, key, ours, model, rule, verdict, note="", ci=None, n=None, paper=None, item=None, seeds=None,
-            kind=None, *, rules=(), runs=(), epochs=(), spaces=(), reason="", earlier=None, control=None,
+            kind=None, *, rules=(), runs=(), epochs=(), spaces=(), reason="", detail="", earlier=None, control=None,
             sensitivity=None):
         """Add a row: the paper's value and item come from ``book/paper_values.json`` unless given.
 
         ``verdict`` is a :class:`~fnlib.claims.verdict.Verdict` or one of :mod:`fnlib.stats`' constants;
         ``rules`` the ids of the rules of :data:`~fnlib.claims.rules.RULES` it applies (cited with their version);
-        ``rule`` the row's own parameters of them (margin, ε, test); ``reason`` one plain sentence; ``runs``,
+        ``rule`` the row's own parameters of them (margin, ε, test); ``reason`` one plain sentence and ``detail`` what a
+        row judged on many runs says of the rest (shown folded under the reason); ``runs``,
         ``epochs`` and ``spaces`` its scope (the seeds are added from the provenance by
         :func:`fnlib.summary.build`); ``note`` its evidence; ``earlier`` the verdicts of earlier versions of
         rules that changed after its data were seen (:func:`~fnlib.claims.rules.earlier`); ``control`` a
@@ -147,7 +148,7 @@ class Sheet:
         self.rows.append({"id": key, "kind": kind or ("number" if key in pv else "claim"), "item": item,
                           "paper": paper, "ours": None if ours is None else round(ours, 2),
                           "ci": None if ci is None else round_ci(*ci), "n": n, "model": model,
-                          "verdict": v.value, "reason": reason or default_reason(v, rule),
+                          "verdict": v.value, "reason": reason or default_reason(v, rule), "detail": detail or None,
                           "rules": cite(*rules), "rule": rule,
                           "scope": {"runs": list(runs), "epochs": [int(e) for e in epochs],
                                     "eps_spaces": list(spaces), "seeds": []},
