@@ -55,7 +55,7 @@ RULES = _rules(
          "will give one.",
          history=((1, "2026-12-07",
                    "Each interval a 95 % one on its own, with no control of the family-wise error over the rows.",
-                   True, "replaced when a review asked for family-wise control over the number rows (issue 33), "
+                   True, "replaced when a review asked for family-wise control over the number rows, "
                    "after every number row's data had been seen"),)),
     Rule("fragile_share", 2, "The share of fragile kernels",
          "The 64 kernels are the whole layer, so the share has no sampling interval over kernels: its value must "
@@ -134,7 +134,7 @@ RULES = _rules(
          history=((1, "2026-12-07",
                    "(a) alone, on the model the paper filters (MNIST ResNet-50 after 10 epochs), unadjusted.", True,
                    "replaced when the CIFAR-10 and ResNet-18 filter runs and the BatchNorm control had landed "
-                   "and been read (issue 33)"),)),
+                   "and been read"),)),
     Rule("eq4_literal", 1, "Eq 4 read literally",
          "Frozen on 2026-12-07, before eq 4's literal reading had run on any paper-scale model. Eq 4 as printed caps "
          "every singular value of the null-kernel matrix at τ (filter_mode clamp) where the paper's prose and our "
