@@ -178,7 +178,9 @@ def elsewhere(info: dict, trained_on: list[str]) -> str:
     mixed = {str(e) for e in info.get("mixed_origin") or {}}        # already named, with their training
     other = {str(e): procs for e, procs in (info.get("analysed_on") or {}).items()
              if str(e) not in mixed and set(procs) - set(trained_on)}
-    return "".join(f"; the epoch-{e} analyses ran on {', '.join(procs)}" for e, procs in other.items())
+    return "".join(f"; the epoch-{e} analyses ran on {' and '.join(procs)}"
+                   + (" (some steps on each; every results JSON file names its processor)" if len(procs) > 1 else "")
+                   for e, procs in other.items())
 
 
 def step_times() -> pd.DataFrame | None:
