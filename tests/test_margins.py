@@ -55,7 +55,7 @@ def test_the_refuting_margin_is_the_larger_of_stated_and_grounded_in_every_space
     # the normalized space has no seeds: neither space is grounded
     assert margins.refuting(pixel, 5.0, *CKPT, "attacking_s", ["pixel", "normalized"]) == \
         {"pixel": 5.0, "normalized": 5.0}
-    assert margins.widened(5.0, {"pixel": 96.02, "normalized": 5.0}) == "pixel 96.02, normalized 5"
+    assert margins.widened(5.0, {"pixel": 96.02, "normalized": 5.0}) == "96.02 in pixel space, ± 5 in normalized space"
     assert margins.widened(5.0, {"": 5.0}) is None
 
 
@@ -80,6 +80,6 @@ def test_the_reading_is_pending_unavailable_or_measured():
 
 
 @pytest.mark.parametrize("given, text", [({"pixel": 2.0, "normalized": 2.0}, "2"),
-                                         ({"pixel": 3.1, "normalized": 2.0}, "pixel 3.1, normalized 2"), ({}, "")])
+                                         ({"pixel": 3.1, "normalized": 2.0}, "3.1 in pixel space, ± 2 in normalized space"), ({}, "")])
 def test_margins_in_words(given, text):
     assert margins.fmt(given) == text

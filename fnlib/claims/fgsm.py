@@ -274,9 +274,10 @@ def number_reason(verdict, ours, ci, paper, margin, spaces=None, values=None, re
     both = spaces and len(spaces) > 1
     other = f" (normalized ε: {pct(values, 2)} %)" if both and values is not None else ""
     beyond = margins.refute_clause(refute)
+    per_space = refute is not None and " space" in refute        # margins.fmt named each space's margin already
     return {Verdict.REPRODUCED: f"inside the paper's value ± {margin:g} points" + (" in both ε spaces" if both else ""),
             Verdict.NOT: f"{abs(ours - paper):.1f} points from the paper's value, outside ± {refute or f'{margin:g}'}"
-                         + (" in both ε spaces" if both else "") + other,
+                         + (" in both ε spaces" if both and not per_space else "") + other,
             Verdict.INCONCLUSIVE: (f"the interval straddles the paper's value ± {margin:g} points, or the ε spaces "
                                    "disagree" + other + beyond) if both else
                                   f"the interval reaches past the paper's value ± {margin:g} points" + beyond}.get(v, "")

@@ -77,10 +77,11 @@ def refuting(spread: Spread | None, stated: float, dataset: str, arch: str, epoc
 
 
 def fmt(margins: dict[str, float]) -> str:
-    """'2' when every space has the same margin, else 'pixel 3.1, normalized 2'."""
+    """'2' when every space has the same margin, else '3.1 in pixel space, ± 2 in normalized space' (written after
+    a '± ')."""
     if len(set(margins.values())) <= 1:
         return f"{next(iter(margins.values())):g}" if margins else ""
-    return ", ".join(f"{space} {m:g}" for space, m in margins.items())
+    return ", ± ".join(f"{m:g} in {space} space" for space, m in margins.items())
 
 
 def widened(stated: float, refute: dict[str, float]) -> str | None:

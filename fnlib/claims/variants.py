@@ -91,7 +91,9 @@ def judge(rows: list[dict], profile: str, root: Path, rows_of: Callable[[str, Pa
             if v is not Verdict.PENDING:
                 r["seed0_verdict"] = r["verdict"]
                 r["verdict"] = v.value
-                if v is not Verdict.of(r["seed0_verdict"]):
+                # the seeds' verdicts in the reason wherever they are not all seed 0's (a verdict over seeds that
+                # happens to equal seed 0's can still rest on seeds that disagree)
+                if len({Verdict.of(x) for x in verdicts.values()}) > 1 or v is not Verdict.of(r["seed0_verdict"]):
                     r["reason"] = f"{_seeds_text(verdicts)} (rule seeds); seed 0: {r['reason']}"
                 stated_over_seeds(r, {s: got[r["id"]] for s, got in seed_rows.items() if s in verdicts}, v)
         own = {c: got[r["id"]] for c, got in sched_rows.items()
