@@ -401,8 +401,7 @@ def verdict_table(rows: list[dict], evidence: bool = False, here: bool = False) 
     out.append('<p class="table-note">' + (f'Intervals: {"; ".join(note)}. ' if note else "")
                + ('A grey line under a verdict gives the verdict of an earlier version of its rule, where the rule '
                   'changed after its data had been seen, or of seed 0 alone, where the row is judged over seeds.'
-                  if any(r.get("earlier") or (r.get("seed0_verdict") and r["seed0_verdict"] != r["verdict"])
-                         for r in rows) else "") + '</p>')
+                  if any(earlier_text(r) + seed0_text(r) for r in rows) else "") + '</p>')
     return "".join(out)
 
 

@@ -22,13 +22,13 @@ def helpers(tmp_path_factory):
 def test_analyses_computed_on_another_processor_are_named(helpers):
     info = {"analysed_on": {"10": ["Xeon"], "50": ["EPYC"], "100": ["EPYC", "Xeon"]}, "mixed_origin": {}}
     assert helpers.elsewhere(info, ["EPYC"]) == ("; the epoch-10 analyses ran on Xeon"
-                                                 "; the epoch-100 analyses ran on EPYC, Xeon")
+                                                 "; the epoch-100 analyses ran on EPYC and Xeon (some steps on each; every results JSON file names its processor)")
     assert helpers.elsewhere(info, ["EPYC", "Xeon"]) == ""               # trained on both: nothing to add
     comma = {"analysed_on": {"10": ["Vendor CPU, rev 2"]}, "mixed_origin": {}}      # a name with a comma
     assert helpers.elsewhere(comma, ["Vendor CPU, rev 2"]) == "", "a processor's name was split at its comma"
     # a mixed run's epoch is already named with its training ('the epoch-10 results were computed on …')
     assert helpers.elsewhere({**info, "mixed_origin": {"10": "Xeon, git commit abc, 2026-12-01"}}, ["EPYC"]) == \
-        "; the epoch-100 analyses ran on EPYC, Xeon"
+        "; the epoch-100 analyses ran on EPYC and Xeon (some steps on each; every results JSON file names its processor)"
 
 
 def test_the_gpu_is_where_a_gpu_run_was_trained(helpers, monkeypatch):

@@ -83,3 +83,21 @@ def test_the_reading_is_pending_unavailable_or_measured():
                                          ({"pixel": 3.1, "normalized": 2.0}, "3.1 in pixel space, ± 2 in normalized space"), ({}, "")])
 def test_margins_in_words(given, text):
     assert margins.fmt(given) == text
+
+
+def test_number_reason_names_each_spaces_refuting_margin_once():
+    """A row judged in both ε spaces whose seed spread widened the spaces' refuting margins differently names each
+    space's margin and not 'in both ε spaces' too; equal margins keep 'in both ε spaces'."""
+    from fnlib.claims.fgsm import number_reason
+    spaces = {"pixel": "not reproduced", "normalized": "not reproduced"}
+    text = number_reason("not reproduced", 0.0, (0.0, 0.08), 89.0, 5.0, spaces=spaces, values=2.51,
+                         refute={"pixel": 5.0, "normalized": 22.57})
+    assert text.startswith("89.0 points from the paper's value, outside ± 5 in pixel space, ± 22.57 in normalized "
+                           "space (normalized ε: 2.51 %)"), text
+    assert "in both ε spaces" not in text
+    same = number_reason("not reproduced", 0.0, (0.0, 0.08), 89.0, 5.0, spaces=spaces, values=2.51,
+                         refute={"pixel": 10.0, "normalized": 10.0})
+    assert "outside ± 10 in both ε spaces" in same, same
+    stated = number_reason("not reproduced", 0.0, (0.0, 0.08), 89.0, 5.0, spaces=spaces, values=2.51,
+                           refute={"pixel": 5.0, "normalized": 5.0})
+    assert "outside ± 5 in both ε spaces" in stated and "refuted only beyond" not in stated, stated

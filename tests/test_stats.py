@@ -599,3 +599,30 @@ def test_the_fragile_share_row_says_how_the_split_moves_with_the_test_images(tmp
     assert row["verdict"] == REPRODUCED, row
     assert "the fragile count spans [20, 24] (95 %), and the verdict flips in 10.0 % of them" in row["reason"], row
     assert row["sensitivity"]["test_images"]["flip_percent"] == 10.0 and row["sensitivity"]["test_images"]["flips"] is None
+
+
+def test_eq2_reason_keeps_the_paper_models_readings_in_the_reason():
+    """The eq 2 row's reason holds the paper's model (its BatchNorm control and a pending state included) and the
+    other runs where the filter significantly changes FGSM accuracy; the detail holds the rest."""
+    from types import SimpleNamespace as P
+    from fnlib.claims.filtering import eq2_reason
+    pair = lambda old, new, up, down: P(acc_old=old, acc_new=new, only_new=up, only_old=down)  # noqa: E731
+    ref, c, r18 = "mnist/resnet50", "cifar10/resnet50", "mnist/resnet18"
+    pairs = {(ref, "literal"): None, (ref, "control"): None,
+             (c, "literal"): pair(60.0, 62.0, 300, 100), (c, "control"): pair(60.0, 60.0, 0, 0),
+             (r18, "literal"): pair(90.0, 90.1, 11, 10), (r18, "control"): pair(90.0, 90.0, 0, 0)}
+    tests = {(ref, "literal"): V.PENDING, (ref, "control"): V.PENDING, (c, "literal"): V.REPRODUCED,
+             (c, "control"): V.NOT, (r18, "literal"): V.INCONCLUSIVE, (r18, "control"): V.NOT}
+    reason, detail = eq2_reason(pairs, tests, V.NOT, ref)
+    assert reason.startswith("MNIST ResNet-50, the paper's model, pending"), reason
+    assert "it raises FGSM accuracy on CIFAR-10 ResNet-50 (+2.00 points)" in reason, reason
+    assert "does not significantly change FGSM accuracy on MNIST ResNet-18" in detail, detail
+    assert "gains nothing on CIFAR-10 ResNet-50 (+0.00 points), MNIST ResNet-18" in detail, detail
+    # the paper's model landed, eq 2 inconclusive and its BatchNorm control lost: both said in the reason
+    pairs[(ref, "literal")], pairs[(ref, "control")] = pair(96.0, 96.5, 40, 30), pair(95.9, 95.9, 0, 0)
+    tests[(ref, "literal")], tests[(ref, "control")] = V.INCONCLUSIVE, V.NOT
+    reason, detail = eq2_reason(pairs, tests, V.NOT, ref)
+    assert reason.startswith("on MNIST ResNet-50, the paper's model, eq 2 as written is inconclusive (+0.50 points), "
+                             "and with BatchNorm statistics recomputed on both models the filter gains nothing "
+                             "(+0.00 points)"), reason
+    assert "MNIST ResNet-50" not in detail, detail

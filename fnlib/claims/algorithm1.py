@@ -40,7 +40,7 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     control = None if ctrl is None else {
         "rule": {"id": "alg1_norm_control", "version": 1}, "follows_kernel_size": ctrl.follows_norms,
         "reading": ctrl.label(), "shares": {k: round(v, 2) for k, v in ctrl.share.items()}}
-    reason = number_reason(verdict, share, ci, paper, TARGETING_MARGIN, spaces=per, refute=wide,
+    reason = number_reason(verdict, share, ci, paper, TARGETING_MARGIN, spaces=per, refute=refute,
                            values=value_at(tgt, 0.015, "percent", space="normalized"))
     if ctrl is not None:
         reason += (f"; the count follows kernel size: the |S| largest-norm kernels win on "

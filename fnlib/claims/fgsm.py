@@ -90,7 +90,7 @@ def accuracies(t: Sheet) -> None:
                 t.row(key, acc, model, rule + (f"; refuted beyond ± {wide}" if wide else ""), v,
                       n=n, ci=ci, note="no attack: the same in both ε spaces",
                       rules=("number",) + (("seed_margin",) if readings else ()), **scope,
-                      reason=number_reason(v, acc, ci, paper, stated, refute=wide) + sensitivity.flip_reason(readings),
+                      reason=number_reason(v, acc, ci, paper, stated, refute=refute) + sensitivity.flip_reason(readings),
                       earlier=earlier(v, ("number", 1, v1)), sensitivity=readings)
                 continue
             spaces = [space for space in SPACES if value_at(att, e, "accuracy", space=space) is not None]
@@ -117,7 +117,7 @@ def accuracies(t: Sheet) -> None:
                 note=("ours and its interval: pixel space; " + "; ".join(parts) + why) if per else "",
                 rules=("number", "eps_spaces") + (("eps_matched",) if "eps_matched" in readings else ())
                 + (("seed_margin",) if "seed_margin" in readings else ()), spaces=list(per), **scope,
-                reason=number_reason(verdict, acc, ci, paper, stated, spaces=per, refute=wide,
+                reason=number_reason(verdict, acc, ci, paper, stated, spaces=per, refute=refute,
                                      values=t.numbers.get(f"{key}_normalized")) + sensitivity.flip_reason(readings),
                 earlier=earlier_number_spaces(verdict, per, per_v1), sensitivity=readings)
 
@@ -264,17 +264,20 @@ class _empty:
         return False
 
 
-def number_reason(verdict, ours, ci, paper, margin, spaces=None, values=None, refute: str | None = None) -> str:
+def number_reason(verdict, ours, ci, paper, margin, spaces=None, values=None,
+                  refute: dict[str, float] | None = None) -> str:
     """The one plain sentence of a number row (ours and the paper's value stand in their own columns): where the
     interval lies against the paper's value ± the margin, and the other ε space's value where there is one.
-    ``refute``: the refuting margin in words where the seed spread widened it (rule seed_margin)."""
+    ``refute``: the refuting margin of each ε space (rule seed_margin), named where the seed spread widened it."""
     v = Verdict.of(verdict)
     if v is Verdict.PENDING or ours is None:
         return "its results have not landed yet"
     both = spaces and len(spaces) > 1
     other = f" (normalized ε: {pct(values, 2)} %)" if both and values is not None else ""
-    beyond = margins.refute_clause(refute)
-    per_space = refute is not None and " space" in refute        # margins.fmt named each space's margin already
+    wide = margins.widened(margin, refute or {})
+    beyond = margins.refute_clause(wide)
+    per_space = wide is not None and len(set(refute.values())) > 1     # each space's margin named: no 'in both'
+    refute = wide
     return {Verdict.REPRODUCED: f"inside the paper's value ± {margin:g} points" + (" in both ε spaces" if both else ""),
             Verdict.NOT: f"{abs(ours - paper):.1f} points from the paper's value, outside ± {refute or f'{margin:g}'}"
                          + (" in both ε spaces" if both and not per_space else "") + other,

@@ -265,22 +265,28 @@ def eq4_literal(t: Sheet, runs: list) -> dict:
 
 
 def eq2_reason(pairs: dict, tests: dict, verdict, ref: str) -> tuple[str, str]:
-    """The eq 2 row in words, as (reason, detail): the reason is one plain sentence, the paper's model first (as
-    written, then with the BatchNorm control) and the runs where the filter lowers FGSM accuracy; the detail says
-    where it raises it or changes nothing on the other runs, where recomputing BatchNorm leaves it no gain, and
-    which runs are pending (in the reason when the row is pending)."""
+    """The eq 2 row in words, as (reason, detail). The reason is one plain sentence: the paper's model (or the run
+    standing in for it) as written and with the BatchNorm control, whether landed or pending, then the other runs
+    where the filter significantly changes FGSM accuracy (raises or lowers it). The detail holds the rest: the other
+    runs where it changes nothing significantly, where recomputing BatchNorm leaves it no gain, and which are
+    pending (in the reason when the row itself is pending)."""
     def gain(run, test):
         p = pairs.get((run, test))
         return "" if p is None else f" ({p.acc_new - p.acc_old:+.2f} points)"
     out, more = [], []
     lit, ctrl = tests.get((ref, "literal")), tests.get((ref, "control"))
     whose = "the paper's model" if ref == "mnist/resnet50" else "standing in for the paper's model"
+    bn_lost = ctrl is Verdict.NOT
     if lit is Verdict.REPRODUCED:
         out.append(f"on {run_name(ref)}, {whose}, the filter raises FGSM accuracy{gain(ref, 'literal')}"
-                   + ("" if ctrl in (None, Verdict.PENDING, Verdict.REPRODUCED) else
-                      f" but not once BatchNorm statistics are recomputed on both models{gain(ref, 'control')}"))
+                   + (f" but not once BatchNorm statistics are recomputed on both models{gain(ref, 'control')}"
+                      if bn_lost else ""))
     elif lit is not None and lit is not Verdict.PENDING:
-        out.append(f"on {run_name(ref)}, {whose}, eq 2 as written is {lit.value}{gain(ref, 'literal')}")
+        out.append(f"on {run_name(ref)}, {whose}, eq 2 as written is {lit.value}{gain(ref, 'literal')}"
+                   + (f", and with BatchNorm statistics recomputed on both models the filter gains nothing"
+                      f"{gain(ref, 'control')}" if bn_lost else ""))
+    elif (ref, "literal") in pairs:
+        out.append(f"{run_name(ref)}, {whose}, pending")
     others = [r for (r, k) in tests if k == "literal" and r != ref]
     for word, pick in (("raises", lambda v, p: v is Verdict.REPRODUCED),
                        ("lowers", lambda v, p: v is Verdict.NOT and p.only_old > p.only_new),
@@ -289,13 +295,12 @@ def eq2_reason(pairs: dict, tests: dict, verdict, ref: str) -> tuple[str, str]:
         hit = [f"{run_name(r)}{gain(r, 'literal')}" for r in others if pairs[(r, "literal")] is not None
                and pick(tests[(r, "literal")], pairs[(r, "literal")])]
         if hit:
-            (out if word == "lowers" else more).append(f"it {word} FGSM accuracy on {', '.join(hit)}")
-    said = {ref} if lit is Verdict.REPRODUCED and ctrl is Verdict.NOT else set()
+            (more if word.startswith("does not") else out).append(f"it {word} FGSM accuracy on {', '.join(hit)}")
     lost = [f"{run_name(r)}{gain(r, 'control')}" for (r, k), v in tests.items()
-            if k == "control" and v is Verdict.NOT and r not in said]
+            if k == "control" and v is Verdict.NOT and r != ref]
     if lost:
         more.append(f"with BatchNorm statistics recomputed on both models the filter gains nothing on {', '.join(lost)}")
-    pending = sorted({run_name(r) for (r, k), p in pairs.items() if p is None})
+    pending = sorted({run_name(r) for (r, k), p in pairs.items() if p is None and r != ref})
     if pending:      # in the reason where they are what the row waits for
         (out if Verdict.of(verdict) is Verdict.PENDING else more).append(f"{', '.join(pending)} pending")
     if not out:

@@ -25,7 +25,7 @@ from ..replicates import FGSM_EPS, TARGET_EPS
 from . import sensitivity
 from .verdict import Verdict
 
-SEEDS = (0, 1, 2)                       # the seeds whose spread grounds a margin (all of them, as rule seeds)
+from .variants import SEEDS            # the seeds whose spread grounds a margin (all of them, as rule seeds)
 Z = NormalDist().inv_cdf(0.975)         # 1.96: a two-sided 95 % range of the difference of two runs
 QUANTITIES = ("clean_accuracy", "fgsm_accuracy", "fraction_fragile", "attacking_s")
 
@@ -85,7 +85,8 @@ def fmt(margins: dict[str, float]) -> str:
 
 
 def widened(stated: float, refute: dict[str, float]) -> str | None:
-    """The refuting margin in words where the seed spread widened it ('3.1', 'pixel 3.1, normalized 2'), else None."""
+    """The refuting margin in words where the seed spread widened it ('3.1', '3.1 in pixel space, ± 2 in normalized
+    space'), else None."""
     return fmt(refute) if any(m > stated for m in refute.values()) else None
 
 
