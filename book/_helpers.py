@@ -183,17 +183,23 @@ def elsewhere(info: dict, trained_on: list[str]) -> str:
                    for e, procs in other.items())
 
 
-def step_times() -> pd.DataFrame | None:
-    """Minutes each executed notebook took, per run (columns) and task (rows), from the runs' ``steps.json``
-    ledgers, with a total row; None when nothing of the profile has run."""
+def step_times(field: str = "seconds") -> pd.DataFrame | None:
+    """Per run (columns) and task (rows), from the runs' ``steps.json`` ledgers: the minutes each executed
+    notebook took, with a total row, or with ``field="peak_rss_gib"`` the peak memory of its kernel (GiB,
+    recorded by the pipeline since it measures it: :mod:`fnlib.peakmem`). None when nothing is recorded."""
     cols = {}
     for path in sorted(PROFILE_DIR.glob("*/*/steps.json")):
         run = f"{DNAME.get(path.parent.parent.name, path.parent.parent.name)} {ANAME.get(path.parent.name, path.parent.name)}"
-        cols[run] = {task: v["seconds"] / 60 for task, v in read_json(path).items() if "seconds" in v}
+        got = {task: v[field] for task, v in read_json(path).items() if field in v}
+        if got:
+            cols[run] = got
     if not cols:
         return None
     df = pd.DataFrame(cols)
     df = df.loc[sorted(df.index, key=lambda task: (task.rsplit("_e", 1)[0], int(task.rsplit("_e", 1)[1])))]
+    if field != "seconds":
+        return df.rename_axis("task (peak memory, GiB)")
+    df = df / 60
     df.loc["total"] = df.sum(min_count=1)
     return df.rename_axis("task (minutes)")
 

@@ -67,12 +67,12 @@ def work(t: Task, code: str, work_root: str, recheck: bool, made_before: int | N
             return dict(record, action=action, task=t)
     from .pipeline import where
     try:
-        stage, seconds = run_notebook(t, stream=False)
+        stage, seconds, peak = run_notebook(t, stream=False)
     except Exception as e:                  # a short, picklable message: the step, the error, its notebook
         from .pipeline import stage_path
         what = f"{e.ename}: {e.evalue}" if hasattr(e, "ename") else f"{type(e).__name__}: {e}"
         raise TaskError(f"{what[:500]} (on {socket.gethostname()}; executed notebook: {stage_path(t)})") from None
-    record.update(action="run", task=t, stage=str(stage), seconds=seconds, where=where(t, executor))
+    record.update(action="run", task=t, stage=str(stage), seconds=seconds, where=dict(where(t, executor), **peak))
     return record
 
 

@@ -166,8 +166,8 @@ def execute(t: Task, stream: bool = True) -> float:
 
     With ``stream`` the kernel's output (training progress included) is echoed to this process's stdout/stderr.
     """
-    stage, seconds = run_notebook(t, stream)
-    finish(t, stage, seconds, where(t, "local"))
+    stage, seconds, peak = run_notebook(t, stream)
+    finish(t, stage, seconds, dict(where(t, "local"), **peak))
     return seconds
 
 
@@ -184,18 +184,23 @@ def where(t: Task, executor: str) -> dict:
     return out
 
 
-def run_notebook(t: Task, stream: bool = True) -> tuple[Path, float]:
-    """Execute ``t``'s notebook into the staging folder (where a worker runs it); return the path and seconds."""
+def run_notebook(t: Task, stream: bool = True) -> tuple[Path, float, dict]:
+    """Execute ``t``'s notebook into the staging folder (where a worker runs it); return the path, the seconds
+    and ``{"peak_rss_gib": …}``, the kernel's peak resident memory (:mod:`fnlib.peakmem`; empty if unread)."""
     import papermill
+
+    from .peakmem import PeakMemory
     stage = stage_path(t)
     stage.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    papermill.execute_notebook(str(t.notebook), str(stage), parameters=t.parameters, kernel_name="python3",
-                               cwd=str(ROOT), progress_bar=False, log_output=False,
-                               stdout_file=sys.stdout if stream else None, stderr_file=sys.stderr if stream else None)
+    with PeakMemory() as mem:
+        papermill.execute_notebook(str(t.notebook), str(stage), parameters=t.parameters, kernel_name="python3",
+                                   cwd=str(ROOT), progress_bar=False, log_output=False,
+                                   stdout_file=sys.stdout if stream else None,
+                                   stderr_file=sys.stderr if stream else None)
     seconds = time.perf_counter() - t0
     retitle(stage, t)
-    return stage, seconds
+    return stage, seconds, ({} if mem.peak_gib is None else {"peak_rss_gib": round(mem.peak_gib, 2)})
 
 
 def settled(text: str) -> str:
@@ -401,7 +406,9 @@ def run(profile: str, force: bool = False, only: str | None = None, dry_run: boo
             if t.step == "train":
                 _report_outside(t, tasks, log)
             rest = [u.task for u in todo[todo.index(a) + 1:] if u.what == "run"]
-            log(f"✓ {label} ({seconds:.0f} s); " + (eta_line(rest, to_wipe()) if rest else "last task"))
+            peak = _ledger(t).get(t.name, {}).get("peak_rss_gib")
+            log(f"✓ {label} ({seconds:.0f} s" + (f", peak memory {peak:.2f} GiB" if peak else "") + "); "
+                + (eta_line(rest, to_wipe()) if rest else "last task"))
             _summarize(profile, log)
         if pending:
             adopt(pending, log)

@@ -122,6 +122,8 @@ def _provenance(root: Path) -> dict:
         out[f"{f.parent.parent.name}/{f.parent.name}"] = {
             **info.get("provenance", {}), "train_seconds": info.get("seconds"), "precision": info.get("precision"),
             "epochs_done": info.get("epochs_done"), "sessions": len(info.get("sessions", [])),
+            # the training's peak memory over every process that trained part of it (GPU memory on a GPU)
+            "peak_memory_gib": info.get("peak_rss_gib", info.get("peak_gpu_memory_gib")),
             "cpus": sorted({s.get("cpu", "?") for s in info.get("sessions", [])}),
             # how the convolutions' weight gradients were computed (fnlib.convgrad; "torch" before it existed)
             "weight_grads": sorted({s.get("conv_weight_grad", "torch") for s in info.get("sessions", [])}),

@@ -1,0 +1,48 @@
+"""The peak memory a step's kernel reaches is measured from outside and recorded beside its seconds."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from fnlib import peakmem, pipeline
+from fnlib.peakmem import PeakMemory
+
+ALLOCATE = "import time; x = b'x' * (300 * 2**20); time.sleep({})"     # touches 300 MiB, then holds it
+
+
+def test_the_peak_of_a_child_process_is_seen(monkeypatch):
+    monkeypatch.setattr(peakmem, "children_peak", lambda: None)      # the readings alone
+    with PeakMemory(every=0.05) as mem:
+        subprocess.run([sys.executable, "-c", ALLOCATE.format(0.5)], check=True)
+    assert mem.peak_gib is not None and 0.29 <= mem.peak_gib < 1.0, mem.peak_gib
+
+
+def test_a_child_too_short_to_sample_is_read_from_its_exit_record():
+    # in a fresh process (no child before), with readings 100 s apart: only getrusage can see the child
+    code = ("import subprocess, sys; from fnlib.peakmem import PeakMemory\n"
+            "with PeakMemory(every=100) as mem:\n"
+            f"    subprocess.run([sys.executable, '-c', {ALLOCATE.format(0)!r}], check=True)\n"
+            "print(mem.peak_gib)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert 0.29 <= float(out) < 1.0, out
+
+
+def test_no_child_no_reading():
+    with PeakMemory(every=0.05) as mem:
+        pass
+    assert mem.peak_gib is None
+
+
+def test_the_ledger_records_the_kernel_peak(tmp_path, monkeypatch):
+    import papermill
+    monkeypatch.setenv("FNLIB_WORKDIR", str(tmp_path))
+    t = next(t for t in pipeline.plan("smoke") if t.step == "attack")
+
+    def fake(src, out, **kw):          # a "kernel" that needs 300 MiB, and an executed notebook
+        subprocess.run([sys.executable, "-c", ALLOCATE.format(2.5)], check=True)
+        shutil.copy(src, out)
+    monkeypatch.setattr(papermill, "execute_notebook", fake)
+    pipeline.execute(t, stream=False)
+    entry = pipeline._ledger(t)[t.name]
+    assert 0.29 <= entry["peak_rss_gib"] < 1.0, entry
+    assert Path(t.output).exists()
