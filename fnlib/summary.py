@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 
 from . import lineage, profiles, results
 from .claims import algorithm1, complexity, fgsm, filtering, fragile
@@ -161,15 +160,3 @@ def _origin(edir: Path) -> str:
 def tally(rows: list[dict], verdict) -> int:
     """How many rows carry ``verdict`` (:class:`~fnlib.claims.verdict.Verdict` or a constant of ``stats``)."""
     return verdict_tally(rows, verdict)
-
-
-def table(summary: dict) -> pd.DataFrame:
-    """The claims table of the book: item, paper, ours, interval, verdict, reason, detail, across seeds, model,
-    rule, evidence."""
-    df = pd.DataFrame(summary["rows"])
-    df["interval"] = ["—" if not isinstance(c, list) else fmt_ci(*c) for c in df.get("ci", [None] * len(df))]
-    if "across_seeds" in df and df["across_seeds"].notna().any():
-        df["across seeds"] = df["across_seeds"].fillna("—")
-    cols = ["item", "paper", "ours", "interval", "verdict", "reason", "detail", "across seeds", "model", "rule",
-            "evidence"]
-    return df[[c for c in cols if c in df]]

@@ -277,9 +277,8 @@ def number_reason(verdict, ours, ci, paper, margin, spaces=None, values=None,
     wide = margins.widened(margin, refute or {})
     beyond = margins.refute_clause(wide)
     per_space = wide is not None and len(set(refute.values())) > 1     # each space's margin named: no 'in both'
-    refute = wide
     return {Verdict.REPRODUCED: f"inside the paper's value ± {margin:g} points" + (" in both ε spaces" if both else ""),
-            Verdict.NOT: f"{abs(ours - paper):.1f} points from the paper's value, outside ± {refute or f'{margin:g}'}"
+            Verdict.NOT: f"{abs(ours - paper):.1f} points from the paper's value, outside ± {wide or f'{margin:g}'}"
                          + (" in both ε spaces" if both and not per_space else "") + other,
             Verdict.INCONCLUSIVE: (f"the interval straddles the paper's value ± {margin:g} points, or the ε spaces "
                                    "disagree" + other + beyond) if both else

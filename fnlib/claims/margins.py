@@ -23,9 +23,9 @@ from statistics import NormalDist, stdev
 
 from ..replicates import FGSM_EPS, TARGET_EPS
 from . import sensitivity
+from .variants import SEEDS            # the seeds whose spread grounds a margin (all of them, as rule seeds)
 from .verdict import Verdict
 
-from .variants import SEEDS            # the seeds whose spread grounds a margin (all of them, as rule seeds)
 Z = NormalDist().inv_cdf(0.975)         # 1.96: a two-sided 95 % range of the difference of two runs
 QUANTITIES = ("clean_accuracy", "fgsm_accuracy", "fraction_fragile", "attacking_s")
 
