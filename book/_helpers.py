@@ -361,7 +361,11 @@ def evidence_html(r: dict) -> str:
     parts = [f"<b>model</b>: {html.escape(str(r.get('model', '')))}", f"<b>scope</b>: {html.escape(scope or '—')}",
              f"<b>rule parameters</b>: {html.escape(str(r.get('rule') or '—'))}"]
     if ctrl:
-        parts.append("<b>norm control</b>: " + html.escape(", ".join(f"{k} {v:g} %" for k, v in ctrl["shares"].items())))
+        was = "".join(f"; {e['reading']} under {e['rule']['id']} v{e['rule']['version']}, the rule before it changed"
+                      for e in ctrl.get("earlier") or [])
+        parts.append("<b>norm control</b>: " + html.escape(f"{ctrl.get('reading', '')} ({ctrl['rule']['id']} "
+                                                           f"v{ctrl['rule']['version']}{was}): ")
+                     + html.escape(", ".join(f"{k} {v:g} %" for k, v in ctrl["shares"].items())))
     if r.get("across_seeds"):
         parts.append(f"<b>across seeds</b>: {html.escape(r['across_seeds'])}")
     if r.get("over_seeds"):          # rule seeds: the row's rule on each seed's network
