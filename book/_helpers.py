@@ -371,7 +371,8 @@ def evidence_html(r: dict) -> str:
     if r.get("over_seeds"):          # rule seeds: the row's rule on each seed's network
         o = r["over_seeds"]
         parts.append("<b>verdict per seed</b>: " + html.escape(", ".join(f"seed {s} {v}" for s, v in o["verdicts"].items())
-                     + (f" ({o['landed']} of 3 seeds landed)" if o["verdict"] == "pending" else f"; over seeds: {o['verdict']}")))
+                     + (f"; no other seed: {o['why']}" if o.get("planned") is False else
+                        f" ({o['landed']} of 3 seeds landed)" if o["verdict"] == "pending" else f"; over seeds: {o['verdict']}")))
     if r.get("over_schedules"):      # rule schedule: the model trained on a schedule that ends at the row's epoch
         parts.append("<b>trained on its own schedule</b>: " + html.escape(", ".join(
             f"{c} epochs: {x['verdict']}" + (f" (ours {x['ours']:g})" if x.get("ours") is not None else "")
