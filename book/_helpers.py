@@ -361,13 +361,18 @@ def evidence_html(r: dict) -> str:
     parts = [f"<b>model</b>: {html.escape(str(r.get('model', '')))}", f"<b>scope</b>: {html.escape(scope or '—')}",
              f"<b>rule parameters</b>: {html.escape(str(r.get('rule') or '—'))}"]
     if ctrl:
-        parts.append("<b>norm control</b>: " + html.escape(", ".join(f"{k} {v:g} %" for k, v in ctrl["shares"].items())))
+        was = "".join(f"; {e['reading']} under {e['rule']['id']} v{e['rule']['version']}, the rule before it changed"
+                      for e in ctrl.get("earlier") or [])
+        parts.append("<b>norm control</b>: " + html.escape(f"{ctrl.get('reading', '')} ({ctrl['rule']['id']} "
+                                                           f"v{ctrl['rule']['version']}{was}): ")
+                     + html.escape(", ".join(f"{k} {v:g} %" for k, v in ctrl["shares"].items())))
     if r.get("across_seeds"):
         parts.append(f"<b>across seeds</b>: {html.escape(r['across_seeds'])}")
     if r.get("over_seeds"):          # rule seeds: the row's rule on each seed's network
         o = r["over_seeds"]
         parts.append("<b>verdict per seed</b>: " + html.escape(", ".join(f"seed {s} {v}" for s, v in o["verdicts"].items())
-                     + (f" ({o['landed']} of 3 seeds landed)" if o["verdict"] == "pending" else f"; over seeds: {o['verdict']}")))
+                     + (f"; no other seed: {o['why']}" if o.get("planned") is False else
+                        f" ({o['landed']} of 3 seeds landed)" if o["verdict"] == "pending" else f"; over seeds: {o['verdict']}")))
     if r.get("over_schedules"):      # rule schedule: the model trained on a schedule that ends at the row's epoch
         parts.append("<b>trained on its own schedule</b>: " + html.escape(", ".join(
             f"{c} epochs: {x['verdict']}" + (f" (ours {x['ours']:g})" if x.get("ours") is not None else "")

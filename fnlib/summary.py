@@ -104,9 +104,14 @@ def flag_mixed(rows: list[dict], provenance: dict) -> None:
 
 
 def fill_seeds(rows: list[dict], provenance: dict) -> None:
-    """The ``seeds`` of each row's scope: the training seed of every run it reads, as the provenance records it."""
+    """The ``seeds`` of each row's scope: the seeds whose verdicts a row judged over seeds (rule seeds) combines,
+    else the training seed of every run it reads, as the provenance records it."""
     for r in rows:
         scope = r.get("scope") or {}
+        o = r.get("over_seeds") or {}
+        if o.get("verdict") not in (None, "pending"):      # judged over the seeds (rule seeds): every seed it read
+            scope["seeds"] = sorted(int(s) for s in o["verdicts"])
+            continue
         scope["seeds"] = sorted({int(provenance[run]["seed"]) for run in scope.get("runs") or []
                                  if run in provenance and provenance[run].get("seed") is not None})
 

@@ -15,7 +15,7 @@ from fnlib.claims.verdict import Verdict as V, combine
 FROZEN = {("number", 2): "0b226905b7bc", ("fragile_share", 2): "e815b2e19486", ("change", 1): "16db59184b22",
           ("eps_spaces", 2): "5cc3af0abcca", ("accuracy_grows", 1): "8c01a42eca46",
           ("stronger_on_complex", 1): "faaaa83166ab", ("grows_with_eps", 1): "2eb96370c26f",
-          ("late_balanced", 1): "a4d2d5443039", ("alg1_norm_control", 1): "869b9e862ec1",
+          ("late_balanced", 1): "a4d2d5443039", ("alg1_norm_control", 2): "686d6ef2f36d",
           ("filter_lowers", 1): "45aaf1a40104", ("filter_gain", 2): "6b0cb0e4bc44", ("beyond_gain", 1): "7a0c5d9489f2",
           ("depth", 1): "098013ae5ce7", ("mean_drop_saturates", 1): "adc92f653233",
           ("mean_drop_rises_falls", 1): "2cf197fce6da", ("csg_value", 1): "44711ce82068",
@@ -36,7 +36,7 @@ def test_a_rule_changed_after_its_data_were_seen_keeps_its_earlier_version():
         for version, until, text, seen, why in r.history:
             assert version < r.version and until and text and isinstance(seen, bool) and why, r.id
     assert rules.RULES["eps_spaces"].earlier(1)[3] is True and rules.RULES["filter_gain"].earlier(1)[3] is True
-    assert rules.RULES["number"].earlier(1)[3] is True
+    assert rules.RULES["number"].earlier(1)[3] is True and rules.RULES["alg1_norm_control"].earlier(1)[3] is True
 
 
 def test_number_rows_judge_family_wise_intervals():
@@ -73,8 +73,18 @@ def _controls(algorithm1, random_sign, norm_sets, per_norm=50.0):
     return pd.DataFrame(rows)
 
 
-def follows(algorithm1, random_sign, norm_sets):
-    return V.REPRODUCED if alg1_controls.reading(_controls(algorithm1, random_sign, norm_sets)).follows_norms else V.NOT
+def follows(algorithm1, random_sign, norm_sets, per_norm=50.0):
+    return V.REPRODUCED if alg1_controls.reading(_controls(algorithm1, random_sign, norm_sets, per_norm)).follows_norms \
+        else V.NOT
+
+
+def test_the_lead_says_what_every_quoted_count_reads():
+    f = {"follows_kernel_size": True, "needs_no_adversary": True}
+    n = {"follows_kernel_size": False, "needs_no_adversary": True}
+    x = {"follows_kernel_size": False, "needs_no_adversary": False}
+    assert "kernels' size" in alg1_controls.lead([f, f])
+    assert "random perturbation" in alg1_controls.lead([f, n])          # both need no adversary; not both size
+    assert alg1_controls.lead([f, x]) == alg1_controls.lead([]) == "Algorithm 1's count against its controls"
 
 
 CASES = {
@@ -109,8 +119,8 @@ CASES = {
             "mnist", [{"mean": m, "params": {"n_images": 10000}} for m in means])[0]), [
         ((97.0, 99.0, 98.0), V.REPRODUCED), ((97.67, 98.89, 99.48), V.NOT), ((97.0, 99.0, 98.9), V.INCONCLUSIVE)]),
     "Algorithm 1 follows kernel size": (follows, [
-        ((0.0, 0.0, 100.0), V.REPRODUCED), ((99.99, 99.64, 99.99), V.REPRODUCED), ((59.9, 86.42, 100.0), V.NOT),
-        ((60.0, 60.0, 50.0), V.NOT)]),
+        ((0.0, 0.0, 100.0), V.REPRODUCED), ((99.99, 99.64, 99.99, 67.81), V.REPRODUCED), ((59.9, 86.42, 100.0), V.NOT),
+        ((60.0, 60.0, 50.0), V.NOT), ((0.0, 0.0, 100.0, 0.01), V.NOT)]),      # the last: v2's (c), MNIST R50 @10
 }
 
 
@@ -181,8 +191,13 @@ def test_filter_test_reads_the_direction_of_the_pairs():
 def test_the_controls_sentence_follows_its_stated_rules():
     r = alg1_controls.reading(_controls(0.0, 0.0, 100.0, per_norm=0.01))
     text = r.sentence()
-    assert r.label() == "follows kernel size" and "does not need the adversary" in text, text
+    # v2 (c): dividing by the norm leaves S's share where it is, so size alone does not make the count (v1: it did)
+    assert r.label() == "needs no adversary" and r.label(1) == "follows kernel size", (r.label(), r.label(1))
+    assert "does not need the adversary" in text and "leaves the share within 5 points" in text, text
     assert "neither higher nor lower" in text                               # p_above 0.4, p_below 0.6
+    r = alg1_controls.reading(_controls(99.99, 99.64, 99.99, per_norm=67.81))    # CIFAR-10 ResNet-50 @50
+    assert r.label() == "follows kernel size" and r.label(1) == "follows kernel size"
+    assert "dividing by the norm 67.8 %" in r.clause(), r.clause()
     r = alg1_controls.reading(_controls(59.9, 86.42, 100.0, per_norm=37.44))
     assert "fewer images than a random sign" in r.sentence() and r.label() == "not kernel size alone"
 

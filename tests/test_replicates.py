@@ -172,8 +172,15 @@ def test_rows_are_judged_over_three_seeds_once_they_land(tmp_path, seed2_fragile
         return
     for key in ("mnist_attacking_S_e10", "cifar10_fraction_fragile_e50", "cifar10_attacking_S_e50"):
         assert rows[key]["over_seeds"]["landed"] == 3 and rows[key]["verdict"] == committed[key]["verdict"], key
-    # a row whose checkpoints the replicates do not train keeps seed 0's verdict, pending over seeds
-    assert rows["mnist_clean_e100"]["over_seeds"]["verdict"] == "pending"
+    # a row judged over seeds names them in its scope
+    assert rows["mnist_attacking_S_e10"]["scope"]["seeds"] == [0, 1, 2]
+    # a row whose checkpoints the replicates do not train keeps seed 0's verdict, and says no other seed will come
+    o = rows["mnist_clean_e100"]["over_seeds"]
+    assert o["verdict"] is None and o["planned"] is False and "do not train mnist/resnet50 @100" in o["why"], o
     assert rows["mnist_clean_e100"]["verdict"] == committed["mnist_clean_e100"]["verdict"]
+    assert rows["mnist_clean_e100"]["scope"]["seeds"] == [0]
+    # so does one whose checkpoint they have trained without running its step (here: robustness, step 7)
+    o = rows["beyond_filtered_pgd"]["over_seeds"]
+    assert o["planned"] is False and o["why"] == "the seed replicates do not run the step this row reads", o
     assert "seed0_verdict" not in rows["filter_improves_robustness"] or \
         rows["filter_improves_robustness"]["over_seeds"]["landed"] < 3

@@ -46,8 +46,14 @@ class Reading:
 
     @property
     def follows_norms(self) -> bool:
-        """Rule ``alg1_norm_control``: the largest-norm kernels win on ≥ 95 % of images and a random sign gives S's
-        share within the margin."""
+        """Rule ``alg1_norm_control`` v2: the largest-norm kernels win on ≥ 95 % of images, a random sign gives S's
+        share within the margin, and dividing each distance by its kernel's norm moves S's share by more than the
+        margin (taking size out changes the count)."""
+        return self.follows_norms_v1 and not self.per_norm_same
+
+    @property
+    def follows_norms_v1(self) -> bool:
+        """Version 1 of the rule, which did not consult the division by norm (shown beside v2 where they differ)."""
         return self.share["norm_sets"] >= NORM_DECIDES and self.same_sign
 
     @property
@@ -58,10 +64,22 @@ class Reading:
             return None
         return stats.direction(self.p_above, self.p_below)
 
-    def label(self) -> str:
-        """Four words for a table cell."""
-        return ("follows kernel size" if self.follows_norms else
+    def label(self, version: int = 2) -> str:
+        """Four words for a table cell (``version`` 1: the reading of the rule's first version)."""
+        return ("follows kernel size" if (self.follows_norms if version >= 2 else self.follows_norms_v1) else
                 "needs no adversary" if self.same_sign else "not kernel size alone")
+
+    def clause(self) -> str:
+        """What a claims row's reason adds: the reading and the shares that make it."""
+        v = {k: pct(x) for k, x in self.share.items()}
+        if self.follows_norms:
+            return (f"the count follows kernel size: the |S| largest-norm kernels win on {v['norm_sets']} % of "
+                    f"images, a random sign gives {v['random_sign']} % and dividing by the norm {v['per_norm']} %")
+        if self.same_sign:
+            return (f"the count needs no adversary: a random sign gives {v['random_sign']} %; not kernel size "
+                    f"alone: dividing by the norm gives {v['per_norm']} %, the largest-norm kernels {v['norm_sets']} %")
+        return (f"not kernel size alone: a random sign gives {v['random_sign']} %, the largest-norm kernels "
+                f"{v['norm_sets']} %")
 
     def sentence(self) -> str:
         """The reading in words, each clause by its stated rule (what the Fig 2 page prints)."""
@@ -102,6 +120,17 @@ class Reading:
                         f"{self.p_above:.2g} above, {self.p_below:.2g} below): no evidence that fragile kernels are "
                         "special."}[d]
         return text
+
+
+def lead(controls: list[dict]) -> str:
+    """The intro's lead-in to the Algorithm 1 finding, from the ``control`` fields of the rows that quote its count:
+    what every one of them reads (rule ``alg1_norm_control``), or a neutral title where they differ."""
+    if controls and all(c.get("follows_kernel_size") for c in controls):
+        return "Where the paper quotes Algorithm 1's count, it follows the kernels' size rather than the attack"
+    if controls and all(c.get("needs_no_adversary") for c in controls):
+        return ("Where the paper quotes Algorithm 1's count, a random perturbation of the same size gives the same "
+                "count as the attack")
+    return "Algorithm 1's count against its controls"
 
 
 def read(edir: Path, eps: float = 0.015) -> Reading | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import stats
 from ..stats import INCONCLUSIVE, NOT, PENDING, REPRODUCED
-from . import alg1_controls, margins, sensitivity
+from . import alg1_controls, margins, rules, sensitivity
 from .evidence import fmt_ci, pct, read_csv, value_at
 from .rules import all_up_so_far, earlier, number_interval, number_v1, number_verdict, pending_note
 from .sheet import Sheet
@@ -38,16 +38,16 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     verdict, why = across_spaces(per) if per else (PENDING, "")
     ctrl = alg1_controls.read(t.edir(dataset, t.ep[e]))
     control = None if ctrl is None else {
-        "rule": {"id": "alg1_norm_control", "version": 1}, "follows_kernel_size": ctrl.follows_norms,
-        "reading": ctrl.label(), "shares": {k: round(v, 2) for k, v in ctrl.share.items()}}
+        "rule": rules.cite("alg1_norm_control")[0], "follows_kernel_size": ctrl.follows_norms,
+        "needs_no_adversary": ctrl.same_sign, "reading": ctrl.label(),
+        "shares": {k: round(v, 2) for k, v in ctrl.share.items()},
+        # version 1 did not consult the division by norm; where it read otherwise, its reading stands beside
+        "earlier": [{"rule": {"id": "alg1_norm_control", "version": 1}, "reading": ctrl.label(1)}]
+        if ctrl.label(1) != ctrl.label() else None}
     reason = number_reason(verdict, share, ci, paper, TARGETING_MARGIN, spaces=per, refute=refute,
                            values=value_at(tgt, 0.015, "percent", space="normalized"))
     if ctrl is not None:
-        reason += (f"; the count follows kernel size: the |S| largest-norm kernels win on "
-                   f"{pct(ctrl.share['norm_sets'])} % of images and a random sign gives {pct(ctrl.share['random_sign'])} %"
-                   if ctrl.follows_norms else
-                   f"; not kernel size alone: a random sign gives {pct(ctrl.share['random_sign'])} %, the largest-norm "
-                   f"kernels {pct(ctrl.share['norm_sets'])} %")
+        reason += "; " + ctrl.clause()
     readings = {"val_ranking": val_ranked(t.edir(dataset, t.ep[e]), paper, verdict, refute)} if per else {}
     stated = {space: j[5] for space, j in judged.items()}           # each space with the stated margin alone
     if len(per) > 1:                                                # eps_matched keeps the stated margin (seed_margin)

@@ -47,6 +47,23 @@ def _seeds_text(verdicts: dict[int, str]) -> str:
     return "; ".join(f"{v} for seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}" for v, ss in by.items())
 
 
+def _not_planned(r: dict, trained: set, seed_folders: dict[int, Path]) -> str | None:
+    """Why no other seed will ever judge row ``r``, or None while one may: the seed replicates do not train one of
+    its checkpoints, or they have landed at all of them (``meta.json``) and still give the row no verdict (they do
+    not run the step it reads, such as the filter)."""
+    scope = r.get("scope") or {}
+    points = [(*run.split("/"), e) for run in scope.get("runs") or [] for e in scope.get("epochs") or []]
+    if not points:
+        return None
+    missing = [f"{d}/{a} @{e}" for d, a, e in points if (d, a, e) not in trained]
+    if missing:
+        return f"the seed replicates do not train {', '.join(missing)}"
+    if seed_folders and all((f / d / a / f"e{e}" / "meta.json").exists() for f in seed_folders.values()
+                            for d, a, e in points):
+        return "the seed replicates do not run the step this row reads"
+    return None
+
+
 def stated_over_seeds(r: dict, seed_rows: dict[int, dict], v: Verdict) -> None:
     """A row judged over the seeds (rule ``seeds``) whose refuting margin the seed spread grounds (rule
     ``seed_margin``): its reading becomes the ``seeds`` verdict with the stated margin alone (each seed's own
@@ -71,16 +88,17 @@ def judge(rows: list[dict], profile: str, root: Path, rows_of: Callable[[str, Pa
     """Add ``over_seeds`` / ``seed0_verdict`` and ``over_schedules`` to the main ``rows`` of ``profile`` (in place).
 
     ``rows_of(name, folder)`` builds the rows of variant profile ``name`` from its results folder."""
-    from ..replicates import variants
+    from ..replicates import replicated, variants
     main = profiles.get(profile)
-    seed_rows, sched_rows = {main.seed: {r["id"]: r for r in rows}}, {}
+    seed_rows, sched_rows, seed_folders = {main.seed: {r["id"]: r for r in rows}}, {}, {}
     for name, p in variants(profile).items():
         folder = Path(root) / Path(p.folder).relative_to(main.folder)
         got = {r["id"]: r for r in rows_of(name, folder)} if folder.is_dir() else {}
         if p.cycle == main.cycle and p.seed != main.seed:
-            seed_rows[p.seed] = got
+            seed_rows[p.seed], seed_folders[p.seed] = got, folder
         elif p.cycle != main.cycle and p.seed == main.seed:
             sched_rows[p.cycle] = got
+    trained = replicated(profile)
     for r in rows:
         verdicts = {s: got[r["id"]]["verdict"] for s, got in seed_rows.items()
                     if r["id"] in got and _same_scope(got[r["id"]], r) and Verdict.of(got[r["id"]]["verdict"]).decided}
@@ -88,6 +106,8 @@ def judge(rows: list[dict], profile: str, root: Path, rows_of: Callable[[str, Pa
             v = over_seeds(verdicts)
             r["over_seeds"] = {"verdicts": {str(s): Verdict.of(x).value for s, x in sorted(verdicts.items())},
                                "landed": len(verdicts), "verdict": v.value}
+            if v is Verdict.PENDING and (why := _not_planned(r, trained, seed_folders)):
+                r["over_seeds"].update(verdict=None, planned=False, why=why)
             if v is not Verdict.PENDING:
                 r["seed0_verdict"] = r["verdict"]
                 r["verdict"] = v.value
