@@ -90,7 +90,9 @@ def _runs(profile: str, root: Path) -> list[dict]:
 
 
 def seed_table(profile: str = "paper", root: Path | None = None) -> list[dict]:
-    """Per (data set, arch, schedule, epoch, quantity, ε, space): each seed's value, mean, t interval, range."""
+    """Per (data set, arch, schedule, epoch, quantity, ε, space): each seed's value, mean, t interval (clipped to
+    the values the number can take), range."""
+    from .claims.sheet import clip_t        # here, not at the top: claims imports this module
     root = Path(root) if root else results.work_root() / "results" / profiles.get(profile).folder
     groups: dict[tuple, dict[int, float]] = {}
     for r in _runs(profile, root):
@@ -100,6 +102,8 @@ def seed_table(profile: str = "paper", root: Path | None = None) -> list[dict]:
     for (dataset, arch, schedule, epoch, quantity, eps, space), by_seed in sorted(groups.items()):
         values = [by_seed[s] for s in sorted(by_seed)]
         mean, lo, hi = (None if v != v else v for v in t_interval(values))   # NaN below two seeds: None in JSON
+        if lo is not None:          # few seeds: a t interval can reach past what the number can take
+            lo, hi = clip_t(lo, hi, quantity)
         rows.append({"dataset": dataset, "arch": arch, "schedule": schedule, "epoch": epoch, "quantity": quantity,
                      "epsilon": eps, "space": space, "values": {str(s): by_seed[s] for s in sorted(by_seed)},
                      "seeds": len(values), "mean": mean, "low": lo, "high": hi,
