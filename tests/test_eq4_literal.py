@@ -125,3 +125,20 @@ def test_step_13_restores_the_work_root_when_step_4_fails(work, monkeypatch, tmp
 def test_step_13_without_the_switch_names_the_fix(work):
     with pytest.raises(ValueError, match="eq4_literal True"):
         steps.clamp(progress=False, **dict(RUN, profile="quick"))
+
+
+def test_clamp_detail_says_why_the_search_kept_the_layer(tmp_path):
+    """Where every τ that caps a singular value collapses the model on validation images, the search keeps the layer
+    unchanged (τ at the largest singular value, α = 1), and the reading says so instead of calling it a filter."""
+    import json
+
+    from fnlib.claims.filtering import clamp_detail
+    sv = [4.0, 2.0, 1.0]
+    grid = [{"tau": 0.5, "val_accuracy": 10.0}, {"tau": 1.5, "val_accuracy": 11.2}, {"tau": 4.0, "val_accuracy": 96.8}]
+    path = tmp_path / "clamp.json"
+    path.write_text(json.dumps({"singular_values_before": sv, "tau": 4.0, "alpha": 1.0, "grid": grid}))
+    text = clamp_detail(path)
+    assert "caps none: every τ of the grid that caps any gives at most 11.20 %" in text and "unchanged" in text, text
+    path.write_text(json.dumps({"singular_values_before": sv, "tau": 1.5, "alpha": 3.5, "grid": grid}))
+    text = clamp_detail(path)
+    assert "caps 2 of 3 singular values" in text and "unchanged" not in text, text

@@ -229,9 +229,13 @@ def clamp_detail(path) -> str:
     c = results.read_json(path)
     sv = c["singular_values_before"]
     capped = sum(v > c["tau"] for v in sv)
+    # where the search kept the layer as it is: what every candidate that caps something does on validation images
+    capping = [g["val_accuracy"] for g in c.get("grid", []) if any(v > g["tau"] for v in sv)]
+    why = (f": every τ of the grid that caps any gives at most {max(capping):.2f} % FGSM accuracy on the validation "
+           "images, so the search keeps the layer unchanged" if not capped and capping else "")
     return (f" (σ search: τ = {c['tau']:.3g}, " + (f"caps {capped} of {len(sv)} singular values"
                                                    if capped else f"at or above all {len(sv)} singular values, so it "
-                                                                  f"caps none") + f"; α = {c['alpha']:.2f})")
+                                                                  f"caps none{why}") + f"; α = {c['alpha']:.2f})")
 
 
 def eq4_literal(t: Sheet, runs: list) -> dict:
