@@ -18,7 +18,7 @@ FROZEN = {("number", 2): "0b226905b7bc", ("fragile_share", 2): "e815b2e19486", (
           ("late_balanced", 1): "a4d2d5443039", ("alg1_norm_control", 2): "686d6ef2f36d",
           ("filter_lowers", 1): "45aaf1a40104", ("filter_gain", 2): "6b0cb0e4bc44", ("beyond_gain", 1): "7a0c5d9489f2",
           ("depth", 1): "098013ae5ce7", ("mean_drop_saturates", 1): "adc92f653233",
-          ("mean_drop_rises_falls", 1): "2cf197fce6da", ("csg_value", 1): "44711ce82068",
+          ("mean_drop_rises_falls", 2): "aad0f041d17e", ("csg_value", 1): "44711ce82068",
           ("seeds", 1): "28ef2df3fa37", ("schedule", 1): "c0d693664be6", ("csg_order", 1): "e00d7fc78ff5",
           ("val_ranking", 1): "c2be662f28df", ("eps_matched", 1): "180e1e299e8a",
           ("eq4_literal", 1): "6d1ab8754156", ("seed_margin", 2): "6e1a8c735563"}

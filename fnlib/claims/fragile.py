@@ -52,7 +52,8 @@ def mean_drop_rule(dataset: str) -> str:
     if dataset == "cifar10":
         return (f"first gain significantly > 0 and last gain's 95 % interval inside ±{PLATEAU:g} points "
                 f"(still rising by more, or falling: not reproduced); {se}")
-    return f"first gain significantly > 0 and last gain significantly < 0; {se}"
+    return (f"first gain significantly > 0 and last gain significantly < 0 (first significantly < 0, or last "
+            f"significantly > 0: not reproduced); {se}")
 
 
 def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:

@@ -168,9 +168,15 @@ RULES = _rules(
          "points; still rising by more, or falling: not reproduced. The standard error of a mean of 64 drop "
          "accuracies is bounded by that of one accuracy. Judged for every architecture: reproduced only if for "
          "each, not reproduced if not for any."),
-    Rule("mean_drop_rises_falls", 1, "Mean drop accuracy rises then falls (MNIST)",
+    Rule("mean_drop_rises_falls", 2, "Mean drop accuracy rises then falls (MNIST)",
          "First gain significantly positive and last gain significantly negative (z-tests, the standard error "
-         "bounded as above); judged for every architecture as above."),
+         "bounded as above); first gain significantly negative, or last gain significantly positive: not "
+         "reproduced; inconclusive otherwise. Judged for every architecture as above.",
+         history=((1, "2026-12-08",
+                   "First gain significantly positive and last gain significantly negative (z-tests, the standard "
+                   "error bounded as above); judged for every architecture as above.", True,
+                   "the text named only when the claim is reproduced; version 2 states the not-reproduced condition "
+                   "the code applied under version 1 too, so no verdict changed"),)),
     Rule("seeds", 1, "Across seeds",
          "Frozen on 2026-12-07, before any replicate result existed. The profiles paper-seed1 and paper-seed2 train "
          "the paper's runs again from seeds 1 and 2 (same recipe, same 100-epoch schedule). Each row's own rule is "
