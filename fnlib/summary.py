@@ -38,8 +38,8 @@ def build(profile: str, root: Path | None = None, **overrides) -> dict:
     spread = Spread.of(table, p.cycle, replicates.replicated(profile)) if table is not None else None
     t = sheet(p, root, replicate_table=table, spread=spread)
     provenance = _provenance(root)
-    extra = ({"seeds": table, "schedules": replicates.schedule_table(profile, root, table=table)}
-             if table is not None else {})
+    extra = ({"seeds": table, "schedules": replicates.schedule_table(profile, root, table=table),
+              "variant_provenance": variant_provenance(profile, root)} if table is not None else {})
     if extra:                            # rules seeds and schedule: every row judged again on them
         from .claims import variants
         variants.judge(t.rows, profile, root, lambda name, sub: sheet(profiles.get(name), sub, spread=spread).rows)
@@ -114,6 +114,19 @@ def fill_seeds(rows: list[dict], provenance: dict) -> None:
             continue
         scope["seeds"] = sorted({int(provenance[run]["seed"]) for run in scope.get("runs") or []
                                  if run in provenance and provenance[run].get("seed") is not None})
+
+
+def variant_provenance(profile: str, root: Path) -> dict:
+    """Each seed or schedule variant of ``profile`` (paper-seed1, ...) that has trained something: its runs'
+    provenance, as :func:`_provenance` reads it from the variant's own folder, with its seed and schedule."""
+    from .replicates import variants
+    main, out = profiles.get(profile), {}
+    for name, p in variants(profile).items():
+        folder = Path(root) / Path(p.folder).relative_to(main.folder)
+        runs = _provenance(folder) if folder.is_dir() else {}
+        if runs:
+            out[name] = {"seed": p.seed, "schedule": p.cycle, "runs": runs}
+    return out
 
 
 def _provenance(root: Path) -> dict:

@@ -185,3 +185,21 @@ def test_rows_are_judged_over_three_seeds_once_they_land(tmp_path, seed2_fragile
     assert o["planned"] is False and o["why"] == "the seed replicates do not run the step this row reads", o
     assert "seed0_verdict" not in rows["filter_improves_robustness"] or \
         rows["filter_improves_robustness"]["over_seeds"]["landed"] < 3
+
+
+def test_variant_provenance_reads_each_variant_folder(tmp_path):
+    """summary.json's variant_provenance: each seed or schedule variant that trained something, from its own folder
+    (results/paper/seed1/...), with its seed and schedule; the main runs' provenance does not list them."""
+    import shutil
+
+    from fnlib import summary
+    from fnlib.results import PROJECT_ROOT
+    src, root = PROJECT_ROOT / "results" / "paper", tmp_path / "paper"
+    for sub in ("seed1/mnist/resnet50", "mnist/resnet50"):
+        (root / sub).mkdir(parents=True)
+        shutil.copy(src / sub / "train.json", root / sub / "train.json")
+    got = summary.variant_provenance("paper", root)
+    assert set(got) == {"paper-seed1"} and got["paper-seed1"]["seed"] == 1 and got["paper-seed1"]["schedule"] == 100
+    run = got["paper-seed1"]["runs"]["mnist/resnet50"]
+    assert run["seed"] == 1 and run["epochs_done"] == 10 and run["peak_memory_gib"] > 0
+    assert set(summary._provenance(root)) == {"mnist/resnet50"}
