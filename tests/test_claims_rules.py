@@ -211,3 +211,15 @@ def test_over_seeds_is_unanimity_and_waits_for_three():
     assert over_seeds({0: R, 1: I, 2: R}) is I
     assert over_seeds({0: R, 1: R}) is P                # seed 2 not landed
     assert over_seeds({0: R, 1: R, 2: P}) is P
+
+
+def test_a_reading_that_moves_the_value_past_the_margin_is_named_even_without_a_flip():
+    from fnlib.claims import sensitivity
+    far = sensitivity.reading("val_ranking", "t", verdict=V.NOT, ours=98.56, row_verdict=V.NOT)
+    near = sensitivity.reading("val_ranking", "t", verdict=V.NOT, ours=3.0, row_verdict=V.NOT)
+    flip = sensitivity.reading("val_ranking", "t", verdict=V.REPRODUCED, ours=90.0, row_verdict=V.NOT)
+    assert sensitivity.moved_reason({"val_ranking": far}, 0.0, 5.0) == \
+        "; with S ranked on validation images 98.56 %, the same verdict (rule val_ranking)"
+    assert sensitivity.moved_reason({"val_ranking": near}, 0.0, 5.0) == ""
+    assert sensitivity.moved_reason({"val_ranking": flip}, 0.0, 5.0) == ""     # flip_reason names it instead
+    assert sensitivity.moved_reason({"val_ranking": far}, None, 5.0) == ""

@@ -56,7 +56,7 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     if per:
         readings |= t.margin_reading(TARGETING_MARGIN, dataset, t.ep[e], "attacking_s", list(per),
                                      across_spaces(stated)[0], verdict)
-    reason += sensitivity.flip_reason(readings)
+    reason += sensitivity.flip_reason(readings) + sensitivity.moved_reason(readings, share, TARGETING_MARGIN)
     t.row(f"{dataset}_attacking_S_e{e}", share, model,
         f"± {TARGETING_MARGIN:g} points" + (f"; refuted beyond ± {wide}" if wide else "")
         + f"; ε = 0.015; {space_rule(list(per))}", verdict,

@@ -87,7 +87,8 @@ def fraction_fragile(t: Sheet, dataset: str, e: int) -> None:
         runs=[f"{dataset}/{t.arch}"], epochs=[t.ep[e]] if meta else [],
         reason="" if frac is None else f"{len(meta['fragile'])} of 64 kernels, {abs(frac - paper):.1f} points from the "
                f"paper's value, {where} ± {FRAGILE_MARGIN:g}" + margins.refute_clause(wide)
-               + (f"; {sens}" if split else "") + sensitivity.flip_reason(readings), sensitivity=readings)
+               + (f"; {sens}" if split else "") + sensitivity.flip_reason(readings)
+               + sensitivity.moved_reason(readings, frac, FRAGILE_MARGIN), sensitivity=readings)
 
 
 def val_share(edir, paper: float, verdict, refute: float | None = None) -> dict:

@@ -4,7 +4,8 @@ verdict (``sensitivity`` in ``summary.json``: one entry per reading) and never r
 Each reading names the rule that defines it (:data:`~fnlib.claims.rules.RULES`), the value it gives, the verdict
 the row's rule then gives, and whether that verdict differs from the row's (``flips``). A reading whose data have
 not landed is ``pending`` and says what brings it. :func:`flip_reason` is the clause a row's reason gains when a
-reading flips its verdict.
+reading flips its verdict; :func:`moved_reason` the one it gains when a reading moves its value by more than the
+row's margin without flipping it.
 """
 from __future__ import annotations
 
@@ -45,6 +46,18 @@ def flip_reason(readings: dict[str, dict]) -> str:
     when none does."""
     return "".join(f"; {r.get('clause') or r['verdict'] + ' ' + LABELS.get(name, name)} (rule {r['rule']})"
                    for name, r in readings.items() if r["flips"] is True and r["verdict"])
+
+
+def moved_reason(readings: dict[str, dict], ours: float | None, margin: float) -> str:
+    """'; with S ranked on validation images 98.56 %, the same verdict (rule val_ranking)' for every reading that
+    leaves the row's verdict as it is but moves its value by more than the row's stated ``margin`` (points): a
+    reading that changes the number that much is worth a reader's eye even where the verdict survives it."""
+    if ours is None:
+        return ""
+    return "".join(f"; {LABELS.get(name, name)} {r['ours']:.2f} %, the same verdict (rule {r['rule']})"
+                   for name, r in readings.items()
+                   if r["status"] == "measured" and r["flips"] is False and r.get("ours") is not None
+                   and abs(r["ours"] - ours) > margin)
 
 
 LABELS = {"val_ranking": "with S ranked on validation images",
