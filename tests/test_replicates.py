@@ -203,3 +203,30 @@ def test_variant_provenance_reads_each_variant_folder(tmp_path):
     run = got["paper-seed1"]["runs"]["mnist/resnet50"]
     assert run["seed"] == 1 and run["epochs_done"] == 10 and run["peak_memory_gib"] > 0
     assert set(summary._provenance(root)) == {"mnist/resnet50"}
+
+
+def test_the_schedule_reading_is_measured_pending_or_unavailable(tmp_path):
+    """Rule schedule as a sensitivity entry: a row at epoch 10 of a run that paper-sched10 trained reads that
+    model's verdict (and flips where it differs); a row at 50 waits for paper-sched50; a row whose step the schedule
+    variant does not run (the filter) says so instead of waiting for ever."""
+    import shutil
+
+    from fnlib import summary
+    from fnlib.results import PROJECT_ROOT
+    src, root = PROJECT_ROOT / "results" / "paper", tmp_path / "paper"
+    shutil.copytree(src, root, ignore=shutil.ignore_patterns("seed*", "sched*", "summary.json", "*.npz"))
+    own = root / "sched10" / "mnist" / "resnet50" / "e10"
+    shutil.copytree(src / "mnist" / "resnet50" / "e10", own, ignore=shutil.ignore_patterns("defence*", "robustness*",
+                                                                                            "clamp*"))
+    m = json.loads((own / "meta.json").read_text())
+    m["fraction_fragile"], m["fragile"] = 24 / 64, m["fragile"] + m["null"][:24 - len(m["fragile"])]
+    (own / "meta.json").write_text(json.dumps(m))
+    rows = {r["id"]: r for r in summary.build("paper", root)["rows"]}
+    x = rows["mnist_fraction_fragile_e10"]["sensitivity"]["schedule"]
+    assert x["status"] == "measured" and x["ours"] == 37.5 and x["verdict"] == "reproduced", x
+    assert x["flips"] is (rows["mnist_fraction_fragile_e10"]["verdict"] != "reproduced")
+    assert rows["mnist_fraction_fragile_e10"]["over_schedules"]["10"]["verdict"] == "reproduced"
+    assert rows["cifar10_fraction_fragile_e50"]["sensitivity"]["schedule"]["status"] == "pending"
+    x = rows["filter_lowers_targeting"]["sensitivity"]["schedule"]
+    assert x["status"] == "unavailable" and "does not run the step" in x["text"], x
+    assert "schedule" not in (rows["mnist_clean_e100"].get("sensitivity") or {})      # the main schedule's end

@@ -47,6 +47,33 @@ def _seeds_text(verdicts: dict[int, str]) -> str:
     return "; ".join(f"{v} for seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}" for v, ss in by.items())
 
 
+def schedule_reading(r: dict, own: dict[int, dict], sched_profiles: dict[int, tuple]) -> None:
+    """Row ``r``'s ``schedule`` entry in its sensitivity (rule schedule), for a row that reads one checkpoint E of
+    runs that a schedule variant of E epochs trains (``sched_profiles``: E → (profile, results folder)): measured
+    where that variant's row has a verdict (``own``), pending until its checkpoints land, unavailable where they
+    have landed without what the row reads (the variant does not run that step). Rows reading several
+    checkpoints, or a checkpoint no variant ends at, get none."""
+    scope = r.get("scope") or {}
+    epochs, runs = scope.get("epochs") or [], scope.get("runs") or []
+    if len(epochs) != 1 or epochs[0] not in sched_profiles or not runs:
+        return
+    c, (p, folder) = epochs[0], sched_profiles[epochs[0]]
+    if not all(tuple(run.split("/")) in set(p.runs()) for run in runs):
+        return
+    label = f"trained on a {c}-epoch schedule of its own"
+    if c in own:
+        x = own[c]
+        ours = f" ours {x['ours']:g}," if x.get("ours") is not None else ""
+        reading = sensitivity.reading("schedule", f"{label}:{ours} {Verdict.of(x['verdict']).value}",
+                                      verdict=x["verdict"], ours=x.get("ours"), row_verdict=r["verdict"])
+    elif all((folder / run / f"e{c}" / "meta.json").exists() for run in runs):
+        reading = sensitivity.unavailable("schedule", f"{label}: {p.name} does not run the step this row reads")
+    else:
+        reading = sensitivity.pending("schedule", f"{label}: pending ({p.name} has not landed "
+                                                  f"{', '.join(runs)} @{c})")
+    r["sensitivity"] = (r.get("sensitivity") or {}) | {"schedule": reading}
+
+
 def _not_planned(r: dict, trained: set, seed_folders: dict[int, Path]) -> str | None:
     """Why no other seed will ever judge row ``r``, or None while one may: the seed replicates do not train one of
     its checkpoints, or they have landed at all of them (``meta.json``) and still give the row no verdict (they do
@@ -90,14 +117,14 @@ def judge(rows: list[dict], profile: str, root: Path, rows_of: Callable[[str, Pa
     ``rows_of(name, folder)`` builds the rows of variant profile ``name`` from its results folder."""
     from ..replicates import replicated, variants
     main = profiles.get(profile)
-    seed_rows, sched_rows, seed_folders = {main.seed: {r["id"]: r for r in rows}}, {}, {}
+    seed_rows, sched_rows, seed_folders, sched_profiles = {main.seed: {r["id"]: r for r in rows}}, {}, {}, {}
     for name, p in variants(profile).items():
         folder = Path(root) / Path(p.folder).relative_to(main.folder)
         got = {r["id"]: r for r in rows_of(name, folder)} if folder.is_dir() else {}
         if p.cycle == main.cycle and p.seed != main.seed:
             seed_rows[p.seed], seed_folders[p.seed] = got, folder
         elif p.cycle != main.cycle and p.seed == main.seed:
-            sched_rows[p.cycle] = got
+            sched_rows[p.cycle], sched_profiles[p.cycle] = got, (p, folder)
     trained = replicated(profile)
     for r in rows:
         verdicts = {s: got[r["id"]]["verdict"] for s, got in seed_rows.items()
@@ -120,6 +147,7 @@ def judge(rows: list[dict], profile: str, root: Path, rows_of: Callable[[str, Pa
                if r["id"] in got and (got[r["id"]].get("scope") or {}).get("epochs") == [c] == (r.get("scope") or {}).get("epochs")
                and (got[r["id"]].get("scope") or {}).get("runs") == (r.get("scope") or {}).get("runs")
                and Verdict.of(got[r["id"]]["verdict"]).decided}
+        schedule_reading(r, own, sched_profiles)
         if own and Verdict.of(r["verdict"]).decided:
             r["over_schedules"] = {str(c): {"verdict": Verdict.of(x["verdict"]).value, "ours": x.get("ours")}
                                    for c, x in sorted(own.items())}
