@@ -160,7 +160,7 @@ def where_computed() -> str:
                "in some sessions, by PyTorch in others"}.get(tuple(info.get("weight_grads") or ()), "")
         lines.append(f"- {name}: trained {done} of {total} epochs in {took} on {where} "
                      f"({info.get('precision', 'fp32')} training{how}, fp32 evaluation, "
-                     f"{info.get('cpu_threads', '?')} threads); results landed for epoch(s) {', '.join(map(str, landed)) or 'none yet'}"
+                     f"{info.get('cpu_threads', '?')} threads); results landed for {'epoch' if len(landed) == 1 else 'epochs'} {', '.join(map(str, landed)) or 'none yet'}"
                      + ("" if done >= total else " — **in progress**")
                      + "".join(f"; **mixed**: {m}" for m in info.get("mixed") or [])
                      + "".join(f" (the epoch-{e} results were computed on {o})"
