@@ -368,11 +368,7 @@ def evidence_html(r: dict) -> str:
                      + html.escape(", ".join(f"{k} {v:g} %" for k, v in ctrl["shares"].items())))
     if r.get("across_seeds"):
         parts.append(f"<b>across seeds</b>: {html.escape(r['across_seeds'])}")
-    if r.get("over_seeds"):          # rule seeds: the row's rule on each seed's network
-        o = r["over_seeds"]
-        parts.append("<b>verdict per seed</b>: " + html.escape(", ".join(f"seed {s} {v}" for s, v in o["verdicts"].items())
-                     + (f"; no other seed: {o['why']}" if o.get("planned") is False else
-                        f" ({o['landed']} of 3 seeds landed)" if o["verdict"] == "pending" else f"; over seeds: {o['verdict']}")))
+    # rule seeds (each seed's verdict) is the sensitivity entry 'seeds' below
     if r.get("over_schedules"):      # rule schedule: the model trained on a schedule that ends at the row's epoch
         parts.append("<b>trained on its own schedule</b>: " + html.escape(", ".join(
             f"{c} epochs: {x['verdict']}" + (f" (ours {x['ours']:g})" if x.get("ours") is not None else "")

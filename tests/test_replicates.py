@@ -138,6 +138,7 @@ def test_rows_are_judged_over_three_seeds_once_they_land(tmp_path, seed2_fragile
         assert margin == 10.0
         assert r["over_seeds"]["verdicts"] == {"0": "not reproduced", "1": "not reproduced", "2": "reproduced"}
         assert r["verdict"] == "inconclusive" and r["seed0_verdict"] == "not reproduced"
+        assert r["sensitivity"]["seeds"]["flips"] is True          # seed 0 alone: not reproduced
         assert "reproduced for seed 2" in r["reason"] and "rule seed_margin" not in r["reason"]
         assert sm["verdict"] == "inconclusive" and sm["flips"] is False
     elif k == 24:
@@ -180,6 +181,12 @@ def test_rows_are_judged_over_three_seeds_once_they_land(tmp_path, seed2_fragile
     assert o["verdict"] is None and o["planned"] is False and "do not train mnist/resnet50 @100" in o["why"], o
     assert rows["mnist_clean_e100"]["verdict"] == committed["mnist_clean_e100"]["verdict"]
     assert rows["mnist_clean_e100"]["scope"]["seeds"] == [0]
+    # the same, as the rows' sensitivity entry 'seeds'
+    x = rows["mnist_clean_e100"]["sensitivity"]["seeds"]
+    assert x["status"] == "unavailable" and x["text"] == o["why"], x
+    x = rows["mnist_attacking_S_e10"]["sensitivity"]["seeds"]
+    assert x["status"] == "measured" and x["verdict"] == rows["mnist_attacking_S_e10"]["verdict"], x
+    assert x["flips"] is (x["verdict"] != rows["mnist_attacking_S_e10"].get("seed0_verdict", x["verdict"]))
     # so does one whose checkpoint they have trained without running its step (here: robustness, step 7)
     o = rows["beyond_filtered_pgd"]["over_seeds"]
     assert o["planned"] is False and o["why"] == "the seed replicates do not run the step this row reads", o

@@ -65,10 +65,12 @@ LABELS = {"val_ranking": "with S ranked on validation images",
           "eq4_literal": "with eq 4 read literally (clamp)",
           "test_images": "over bootstrap resamples of the test images",
           "seed_margin": "with the stated margin alone",
-          "schedule": "trained on a schedule of its own"}
+          "schedule": "trained on a schedule of its own",
+          "seeds": "over three seeds"}
 TITLES = {"val_ranking": "S ranked on validation images (step 12)",
           "eps_matched": "the ε spaces matched in pixel step size",
           "eq4_literal": "eq 4 read literally (step 13)",
           "test_images": "the split redrawn over the test images (step 11)",
           "seed_margin": "the refuting margin grounded in the seed spread",
-          "schedule": "the model trained on a schedule that ends at the row's epoch (rule schedule)"}
+          "schedule": "the model trained on a schedule that ends at the row's epoch (rule schedule)",
+          "seeds": "the seed replicates (rule seeds)"}

@@ -47,6 +47,28 @@ def _seeds_text(verdicts: dict[int, str]) -> str:
     return "; ".join(f"{v} for seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}" for v, ss in by.items())
 
 
+def seeds_reading(r: dict) -> None:
+    """Row ``r``'s ``seeds`` entry in its sensitivity (rule seeds), from its ``over_seeds``: measured once three
+    seeds have judged it (``flips`` where the verdict over them differs from seed 0's alone), pending while they
+    land, unavailable where no other seed will judge it (why), or for a row without a verdict to compare."""
+    o = r.get("over_seeds")
+    if not o:
+        reading = sensitivity.unavailable("seeds", "no verdict to judge again on other seeds" if not
+                                          Verdict.of(r["verdict"]).decided else "it reads no trained network"
+                                          if not (r.get("scope") or {}).get("epochs") else
+                                          "no seed replicate has judged it")
+    elif o.get("planned") is False:
+        reading = sensitivity.unavailable("seeds", o["why"])
+    else:
+        per = ", ".join(f"seed {s} {v}" for s, v in o["verdicts"].items())
+        if o["verdict"] == Verdict.PENDING.value:
+            reading = sensitivity.pending("seeds", f"{per}; pending ({o['landed']} of {len(SEEDS)} seeds landed)")
+        else:
+            reading = sensitivity.reading("seeds", f"{per}; over the seeds: {o['verdict']}", verdict=o["verdict"],
+                                          row_verdict=r.get("seed0_verdict", r["verdict"]))
+    r["sensitivity"] = (r.get("sensitivity") or {}) | {"seeds": reading}
+
+
 def schedule_reading(r: dict, own: dict[int, dict], sched_profiles: dict[int, tuple]) -> None:
     """Row ``r``'s ``schedule`` entry in its sensitivity (rule schedule), for a row that reads one checkpoint E of
     runs that a schedule variant of E epochs trains (``sched_profiles``: E → (profile, results folder)): measured
@@ -143,6 +165,7 @@ def judge(rows: list[dict], profile: str, root: Path, rows_of: Callable[[str, Pa
                 if len({Verdict.of(x) for x in verdicts.values()}) > 1 or v is not Verdict.of(r["seed0_verdict"]):
                     r["reason"] = f"{_seeds_text(verdicts)} (rule seeds); seed 0: {r['reason']}"
                 stated_over_seeds(r, {s: got[r["id"]] for s, got in seed_rows.items() if s in verdicts}, v)
+        seeds_reading(r)
         own = {c: got[r["id"]] for c, got in sched_rows.items()
                if r["id"] in got and (got[r["id"]].get("scope") or {}).get("epochs") == [c] == (r.get("scope") or {}).get("epochs")
                and (got[r["id"]].get("scope") or {}).get("runs") == (r.get("scope") or {}).get("runs")
