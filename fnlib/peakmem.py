@@ -50,13 +50,15 @@ def high_water(proc: psutil.Process) -> int | None:
 
 class PeakMemory:
     """A context manager: ``peak_gib`` is the largest peak resident set (GiB) of any descendant process of
-    this one seen while the block ran (None if no descendant was seen, e.g. a step that starts none)."""
+    this one started while the block ran (None if none was seen, e.g. a step that starts none); descendants
+    that were already running when it began are left out."""
 
     def __init__(self, every: float = 1.0):
         self.every = every
         self.peak_bytes: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._before_pids: set[int] = set()
 
     @property
     def peak_gib(self) -> float | None:
@@ -65,6 +67,8 @@ class PeakMemory:
     def sample(self) -> None:
         """Read every descendant's peak (or current) resident set once and keep the largest."""
         for proc in psutil.Process().children(recursive=True):
+            if proc.pid in self._before_pids:
+                continue
             try:
                 size = high_water(proc)
                 if size is None:
@@ -83,6 +87,7 @@ class PeakMemory:
 
     def __enter__(self) -> PeakMemory:
         self._before = children_peak()
+        self._before_pids = {p.pid for p in psutil.Process().children(recursive=True)}   # not the block's
         self._thread.start()
         return self
 

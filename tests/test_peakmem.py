@@ -27,10 +27,24 @@ def test_a_child_too_short_to_sample_is_read_from_its_exit_record():
     assert 0.29 <= float(out) < 1.0, out
 
 
+def test_a_child_started_before_the_block_is_left_out():
+    with subprocess.Popen([sys.executable, "-c", ALLOCATE.format(3)]) as before:
+        import time
+        time.sleep(1.5)                                      # it holds its 300 MiB now
+        with PeakMemory(every=0.05) as mem:
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+        before.kill()
+    assert mem.peak_gib is not None and mem.peak_gib < 0.2, mem.peak_gib
+
+
 def test_no_child_no_reading():
-    with PeakMemory(every=0.05) as mem:
-        pass
-    assert mem.peak_gib is None
+    # in a fresh process: a test runner's own worker may have children of its own (pytest-xdist does)
+    code = ("from fnlib.peakmem import PeakMemory\n"
+            "with PeakMemory(every=0.05) as mem:\n"
+            "    pass\n"
+            "print(mem.peak_gib)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "None", out
 
 
 def test_the_ledger_records_the_kernel_peak(tmp_path, monkeypatch):
