@@ -7,7 +7,7 @@ peak resident set any of them reached. On Linux that is the kernel's own high-wa
 every ``every`` seconds (psutil). Either way a process that lives less than ``every`` seconds, or peaks in its
 last second, can slip between readings; where the system keeps one (``getrusage``), the largest peak of the
 children that ended and were waited for during the block closes that gap whenever it exceeds every such peak
-before the block. A process that runs several steps at once (a Dask worker with more than one thread) sees
+before the block and no other child of this process was running when the block began (then it could be theirs). A process that runs several steps at once (a Dask worker with more than one thread) sees
 all their kernels: the figure is then the largest of them.
 
 The pipeline records the result as ``peak_rss_gib`` in the run's ledger (``steps.json``) beside each step's
@@ -95,5 +95,7 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         after = children_peak()
-        if after is not None and self._before is not None and after > self._before:
-            self._keep(after)           # a child of this block set a new record: that record is its peak
+        # a new record set while the block ran is the peak of a child that ended in it, and that child is the
+        # block's own only if no other child was running when the block began (one could have ended meanwhile)
+        if after is not None and self._before is not None and after > self._before and not self._before_pids:
+            self._keep(after)
