@@ -369,10 +369,7 @@ def evidence_html(r: dict) -> str:
     if r.get("across_seeds"):
         parts.append(f"<b>across seeds</b>: {html.escape(r['across_seeds'])}")
     # rule seeds (each seed's verdict) is the sensitivity entry 'seeds' below
-    if r.get("over_schedules"):      # rule schedule: the model trained on a schedule that ends at the row's epoch
-        parts.append("<b>trained on its own schedule</b>: " + html.escape(", ".join(
-            f"{c} epochs: {x['verdict']}" + (f" (ours {x['ours']:g})" if x.get("ours") is not None else "")
-            for c, x in r["over_schedules"].items())))
+    # rule schedule (the model trained on a schedule that ends at the row's epoch) is the sensitivity entry below
     for name, x in (r.get("sensitivity") or {}).items():      # the row's rule under other readings of its data
         text = x["text"] + (f"; {x['over_seeds']}" if x.get("over_seeds") else "")     # seed_margin over the seeds
         parts.append(f"<b>sensitivity, {html.escape(sensitivity.TITLES.get(name, name))}</b>: {html.escape(text)}")

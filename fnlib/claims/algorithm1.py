@@ -56,7 +56,8 @@ def attacking_s(t: Sheet, dataset: str, e: int) -> None:
     if per:
         readings |= t.margin_reading(TARGETING_MARGIN, dataset, t.ep[e], "attacking_s", list(per),
                                      across_spaces(stated)[0], verdict)
-    reason += sensitivity.flip_reason(readings) + sensitivity.moved_reason(readings, share, TARGETING_MARGIN)
+    reason += sensitivity.flip_reason(readings) + sensitivity.moved_reason(   # val_ranking is in pixel space as
+        {k: x for k, x in readings.items() if k == "val_ranking"}, share, TARGETING_MARGIN)    # share; eps_matched not
     t.row(f"{dataset}_attacking_S_e{e}", share, model,
         f"± {TARGETING_MARGIN:g} points" + (f"; refuted beyond ± {wide}" if wide else "")
         + f"; ε = 0.015; {space_rule(list(per))}", verdict,

@@ -49,10 +49,14 @@ def _seeds_text(verdicts: dict[int, str]) -> str:
 
 def seeds_reading(r: dict) -> None:
     """Row ``r``'s ``seeds`` entry in its sensitivity (rule seeds), from its ``over_seeds``: measured once three
-    seeds have judged it (``flips`` where the verdict over them differs from seed 0's alone), pending while they
-    land, unavailable where no other seed will judge it (why), or for a row without a verdict to compare."""
+    seeds have judged it, pending while they (or the row's own results) land, unavailable where no other seed
+    will judge it (why), or for a row without a verdict to compare. Unlike the other entries, whose ``flips``
+    compares with the row's verdict, this one compares the verdict over the seeds (now the row's) with seed 0's
+    alone."""
     o = r.get("over_seeds")
-    if not o:
+    if not o and Verdict.of(r["verdict"]) is Verdict.PENDING:
+        reading = sensitivity.pending("seeds", "pending: the row's own results have not landed")
+    elif not o:
         reading = sensitivity.unavailable("seeds", "no verdict to judge again on other seeds" if not
                                           Verdict.of(r["verdict"]).decided else "it reads no trained network"
                                           if not (r.get("scope") or {}).get("epochs") else
@@ -88,7 +92,7 @@ def schedule_reading(r: dict, own: dict[int, dict], sched_profiles: dict[int, tu
         ours = f" ours {x['ours']:g}," if x.get("ours") is not None else ""
         reading = sensitivity.reading("schedule", f"{label}:{ours} {Verdict.of(x['verdict']).value}",
                                       verdict=x["verdict"], ours=x.get("ours"), row_verdict=r["verdict"])
-    elif all((folder / run / f"e{c}" / "meta.json").exists() for run in runs):
+    elif all(landed(p, folder, *run.split("/"), c) for run in runs):
         reading = sensitivity.unavailable("schedule", f"{label}: {p.name} does not run the step this row reads")
     else:
         reading = sensitivity.pending("schedule", f"{label}: pending ({p.name} has not landed "
@@ -96,10 +100,19 @@ def schedule_reading(r: dict, own: dict[int, dict], sched_profiles: dict[int, tu
     r["sensitivity"] = (r.get("sensitivity") or {}) | {"schedule": reading}
 
 
-def _not_planned(r: dict, trained: set, seed_folders: dict[int, Path]) -> str | None:
+def landed(p: profiles.Profile, folder: Path, dataset: str, arch: str, epoch: int) -> bool:
+    """Whether every step that variant ``p`` runs at checkpoint ``epoch`` of ``dataset/arch`` has written all its
+    files under ``folder`` (not only the first ones: a row must not be called unreachable between two steps)."""
+    from ..steptable import STEPS
+    edir = Path(folder) / dataset / arch / f"e{epoch}"
+    return all((edir / out).exists() for st in STEPS.values() if st.level == "epoch" and st.runs_at(p, arch, epoch)
+               for out in st.outputs)
+
+
+def _not_planned(r: dict, trained: set, seed_folders: dict[int, tuple]) -> str | None:
     """Why no other seed will ever judge row ``r``, or None while one may: the seed replicates do not train one of
-    its checkpoints, or they have landed at all of them (``meta.json``) and still give the row no verdict (they do
-    not run the step it reads, such as the filter)."""
+    its checkpoints, or every step they run has landed at all of them (:func:`landed`) and still gives the row no
+    verdict (they do not run the step it reads, such as the filter). ``seed_folders``: seed → (profile, folder)."""
     scope = r.get("scope") or {}
     points = [(*run.split("/"), e) for run in scope.get("runs") or [] for e in scope.get("epochs") or []]
     if not points:
@@ -107,8 +120,7 @@ def _not_planned(r: dict, trained: set, seed_folders: dict[int, Path]) -> str | 
     missing = [f"{d}/{a} @{e}" for d, a, e in points if (d, a, e) not in trained]
     if missing:
         return f"the seed replicates do not train {', '.join(missing)}"
-    if seed_folders and all((f / d / a / f"e{e}" / "meta.json").exists() for f in seed_folders.values()
-                            for d, a, e in points):
+    if seed_folders and all(landed(p, f, d, a, e) for p, f in seed_folders.values() for d, a, e in points):
         return "the seed replicates do not run the step this row reads"
     return None
 
@@ -144,7 +156,7 @@ def judge(rows: list[dict], profile: str, root: Path, rows_of: Callable[[str, Pa
         folder = Path(root) / Path(p.folder).relative_to(main.folder)
         got = {r["id"]: r for r in rows_of(name, folder)} if folder.is_dir() else {}
         if p.cycle == main.cycle and p.seed != main.seed:
-            seed_rows[p.seed], seed_folders[p.seed] = got, folder
+            seed_rows[p.seed], seed_folders[p.seed] = got, (p, folder)
         elif p.cycle != main.cycle and p.seed == main.seed:
             sched_rows[p.cycle], sched_profiles[p.cycle] = got, (p, folder)
     trained = replicated(profile)
