@@ -7,7 +7,9 @@ in ``/proc/<pid>/status``), so a reading catches every peak up to its moment; el
 sampled every ``every`` seconds (psutil). Either way only a peak in a process's last ``every`` seconds can slip
 past the last reading; a step's kernel lives for minutes, so that gap is a second at the end of it.
 
-``getrusage``'s record of ended children is not used: Linux carries a forked child's pre-``exec`` high-water
+A child is read only once it has exec'd its own program (its command line is no longer this process's): between
+fork and exec it shares its parent's pages, and its high-water mark counts them. ``getrusage``'s record of
+ended children is not used for the same reason: Linux carries a forked child's pre-``exec`` high-water
 mark (the parent's memory at the fork) into it, so a large parent makes every child's record look large.
 A process that runs several steps at once (a Dask worker with more than one thread) sees all their kernels: the
 figure is then the largest of them.
@@ -47,6 +49,7 @@ class PeakMemory:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._before_pids: set[int] = set()
+        self._own_cmdline = psutil.Process().cmdline()
 
     @property
     def peak_gib(self) -> float | None:
@@ -58,6 +61,10 @@ class PeakMemory:
             if proc.pid in self._before_pids:
                 continue
             try:
+                # a child forked but not yet exec'd shares its parent's pages, which its VmHWM counts: skip it
+                # (checked before reading: after exec its memory is its own and the check cannot go back)
+                if proc.cmdline() == self._own_cmdline:
+                    continue
                 size = high_water(proc)
                 if size is None:
                     size = proc.memory_info().rss

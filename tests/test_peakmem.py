@@ -53,3 +53,18 @@ def test_the_ledger_records_the_kernel_peak(tmp_path, monkeypatch):
     entry = pipeline._ledger(t)[t.name]
     assert 0.29 <= entry["peak_rss_gib"] < 1.0, entry
     assert Path(t.output).exists()
+
+
+def test_a_large_parent_does_not_lend_its_size_to_a_child():
+    # between fork and exec a child shares its parent's pages: read then, it would look as large as the parent
+    # (CI's pytest-xdist worker, about 1.2 GiB, made a 300 MiB child read 1.2 GiB); readings every millisecond
+    code = ("import subprocess, sys; from fnlib.peakmem import PeakMemory\n"
+            "big = b'y' * (900 * 2**20)\n"
+            "worst = 0\n"
+            "for _ in range(5):\n"
+            "    with PeakMemory(every=0.001) as mem:\n"
+            f"        subprocess.run([sys.executable, '-c', {ALLOCATE.format(0.3)!r}], check=True)\n"
+            "    worst = max(worst, mem.peak_gib or 0)\n"
+            "print(worst)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert 0.29 <= float(out) < 0.6, out
